@@ -1,0 +1,429 @@
+/*
+ * vmstream.h - libvmstream public API
+ *
+ * libvmstream frames device state for VFIO / mdev live migration into a
+ * self-validating stream (see doc/FORMAT.md), and decodes such streams with a
+ * hardened push decoder that delivers no byte of state to the caller before
+ * the record holding it has been bounds-checked and its checksum (or MAC)
+ * verified.
+ *
+ * CONVENTIONS (apply to every function below unless its comment says
+ * otherwise)
+ *
+ *  - Every public name starts with vms_ (functions, types) or VMS_ (macros,
+ *    enum constants).  Nothing else is exported from the shared library.
+ *  - Pointers MUST NOT be NULL, except: a byte pointer paired with a length of
+ *    0, an optional vms_allocator (NULL = malloc/free), and vms_*_free(NULL),
+ *    which does nothing.
+ *  - Functions return a vms_status: 0 (VMS_OK) on success, a positive value
+ *    for a normal event, a negative value for an error.  Error values are
+ *    stable: they are never renumbered and new ones only fill unused values.
+ *    vms_strerror() names them; vms_error_category() groups them.
+ *  - Objects are caller-owned contexts.  The library keeps no global mutable
+ *    state.  Different objects may be used from different threads at the
+ *    same time; one object MUST NOT be used by two threads at once.  The
+ *    constant functions (vms_strerror, vms_version, ...) are thread-safe.
+ *  - The library never prints, never calls exit() or abort(), and allocates
+ *    only through the vms_allocator given at creation.
+ *  - Pointers handed to a callback are valid only for the duration of that
+ *    callback.
+ */
+#ifndef VMSTREAM_H
+#define VMSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(VMS_BUILDING_LIBRARY) && defined(__GNUC__)
+#define VMS_API __attribute__((visibility("default")))
+#else
+#define VMS_API
+#endif
+
+/* ------------------------------------------------------------------------ */
+/* Versions                                                                  */
+/* ------------------------------------------------------------------------ */
+
+#define VMS_VERSION_MAJOR 0
+#define VMS_VERSION_MINOR 1
+#define VMS_VERSION_PATCH 0
+#define VMS_VERSION_STRING "0.1.0"
+#define VMS_VERSION_NUMBER \
+    (VMS_VERSION_MAJOR * 10000 + VMS_VERSION_MINOR * 100 + VMS_VERSION_PATCH)
+
+/* Wire-format version written by this library (doc/FORMAT.md).  A decoder
+ * accepts any minor of the same major. */
+#define VMS_FORMAT_MAJOR 1
+#define VMS_FORMAT_MINOR 0
+
+/* The library's version string, e.g. "0.1.0".  Thread-safe, never NULL. */
+VMS_API const char *vms_version(void);
+/* VMS_VERSION_NUMBER of the library actually linked. */
+VMS_API unsigned vms_version_number(void);
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+typedef enum vms_status {
+    VMS_OK = 0,
+    /* Positive: normal events. */
+    VMS_END = 1,             /* the END record was verified: stream complete */
+
+    /* -1 .. -19: usage and resources */
+    VMS_E_INVALID_ARG = -1,  /* a NULL pointer or out-of-range argument */
+    VMS_E_STATE = -2,        /* call not allowed in the object's state */
+    VMS_E_NOMEM = -3,        /* the allocator returned NULL */
+    VMS_E_IO = -4,           /* the sink callback or an fd reported failure */
+    VMS_E_CALLBACK = -5,     /* a caller callback asked to stop */
+    VMS_E_UNSUPPORTED = -6,  /* feature not built in (e.g. zstd, OpenSSL) */
+    VMS_E_INTERNAL = -7,     /* a library bug; please report it */
+
+    /* -100 .. -149: malformed stream */
+    VMS_E_BAD_MAGIC = -100,          /* not a vmstream, or text-mode damage */
+    VMS_E_UNSUPPORTED_VERSION = -101,/* format major not understood */
+    VMS_E_BAD_HEADER = -102,         /* header length or a header field bad */
+    VMS_E_UNKNOWN_FEATURE = -103,    /* unknown required feature flag */
+    VMS_E_UNKNOWN_ALGORITHM = -104,  /* unknown checksum/codec/auth id */
+    VMS_E_BAD_VENDOR_ID = -105,      /* vendor id in the reserved space */
+    VMS_E_NONZERO_PADDING = -106,    /* a reserved or padding byte not zero */
+    VMS_E_UNKNOWN_RECORD = -107,     /* unknown mandatory record type */
+    VMS_E_BAD_RECORD_FLAGS = -108,   /* unknown or contradictory flags */
+    VMS_E_BAD_LENGTH = -109,         /* a length field inconsistent */
+    VMS_E_BAD_SEQUENCE = -110,       /* sequence number not previous + 1 */
+    VMS_E_BAD_PHASE = -111,          /* phase went backwards */
+    VMS_E_BAD_OFFSET = -112,         /* section offset + length overflows */
+    VMS_E_BAD_COMPRESSION = -113,    /* compressed payload invalid or wrong size */
+    VMS_E_BAD_END = -114,            /* END record totals do not match */
+    VMS_E_TRAILING_DATA = -115,      /* bytes after the END record */
+    VMS_E_TRUNCATED = -116,          /* input ended before the END record */
+    VMS_E_BAD_DESCRIPTOR = -117,     /* device-version blob not a valid descriptor */
+
+    /* -150 .. -169: integrity */
+    VMS_E_HEADER_CHECKSUM = -150,    /* header checksum mismatch */
+    VMS_E_RECORD_CHECKSUM = -151,    /* record checksum mismatch */
+    VMS_E_CHAIN_MISMATCH = -152,     /* END chain digest mismatch */
+
+    /* -170 .. -189: a configured limit was exceeded */
+    VMS_E_LIMIT_RECORD = -170,       /* record larger than the record limit */
+    VMS_E_LIMIT_TOTAL = -171,        /* stream larger than the total limit */
+    VMS_E_LIMIT_RECORDS = -172,      /* more records than the record-count limit */
+    VMS_E_LIMIT_BLOB = -173,         /* device-version blob larger than its limit */
+    VMS_E_LIMIT_HEADER = -174,       /* header larger than its limit */
+
+    /* -190 .. -219: policy, compatibility and authenticity */
+    VMS_E_INCOMPATIBLE = -190,       /* the stream's device is not acceptable */
+    VMS_E_AUTH_REQUIRED = -191,      /* policy needs a stronger auth mode */
+    VMS_E_MAC_MISMATCH = -192,       /* MAC verification failed */
+    VMS_E_BAD_SIGNATURE = -193,      /* signature verification failed */
+    VMS_E_UNKNOWN_KEY = -194,        /* key id not accepted by the caller */
+    VMS_E_BAD_KEY = -195,            /* a key could not be loaded or used */
+    VMS_E_POLICY = -196              /* another caller policy refused the stream */
+} vms_status;
+
+typedef enum vms_error_category {
+    VMS_CAT_NONE = 0,      /* not an error */
+    VMS_CAT_USAGE = 1,     /* caller error or resource failure */
+    VMS_CAT_FORMAT = 2,    /* malformed or unsupported stream */
+    VMS_CAT_INTEGRITY = 3, /* corrupted stream */
+    VMS_CAT_LIMIT = 4,     /* stream exceeds the caller's limits */
+    VMS_CAT_POLICY = 5     /* authenticity, compatibility or policy refusal */
+} vms_error_category;
+
+/* Short constant name of a status, e.g. "VMS_E_BAD_MAGIC".  Never NULL. */
+VMS_API const char *vms_strerror(int status);
+/* Category of a status. */
+VMS_API vms_error_category vms_error_category_of(int status);
+/* Non-zero when status is an error (< 0). */
+VMS_API int vms_is_error(int status);
+
+/* ------------------------------------------------------------------------ */
+/* Allocator                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* alloc returns NULL on failure; free accepts NULL.  Both receive opaque.
+ * The allocator must stay valid for the lifetime of every object made with
+ * it.  Pass NULL wherever a const vms_allocator * is taken for malloc/free. */
+typedef struct vms_allocator {
+    void *(*alloc)(void *opaque, size_t size);
+    void (*free)(void *opaque, void *ptr);
+    void *opaque;
+} vms_allocator;
+
+/* ------------------------------------------------------------------------ */
+/* Identifiers                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* Vendor id: bit 31 set means the low 16 bits are a PCI vendor id and bits
+ * 16..30 are zero (as VFIO_REGION_TYPE_PCI_VENDOR_TYPE).  Bit 31 clear is
+ * reserved for a future registry; this version only accepts 0 there
+ * ("unspecified vendor"). */
+#define VMS_VENDOR_PCI_FLAG 0x80000000u
+#define VMS_VENDOR_PCI(pci_id) (VMS_VENDOR_PCI_FLAG | ((uint32_t)(pci_id) & 0xffffu))
+/* VMS_OK when id is a valid vendor id, VMS_E_BAD_VENDOR_ID otherwise. */
+VMS_API vms_status vms_vendor_id_check(uint32_t id);
+
+/* Migration phase of a record: 0 .. VMS_PHASE_MAX_PRECOPY is a pre-copy pass
+ * number; VMS_PHASE_STOP_COPY marks final (stop-and-copy) data.  Phases never
+ * decrease along a stream. */
+#define VMS_PHASE_STOP_COPY 0xffffffffu
+#define VMS_PHASE_MAX_PRECOPY 0xfffffffeu
+
+/* Compression codecs (header field "codec"). */
+typedef enum vms_codec {
+    VMS_CODEC_NONE = 0,
+    VMS_CODEC_ZLIB = 1,
+    VMS_CODEC_ZSTD = 2
+} vms_codec;
+
+/* Authentication modes (header field "auth_mode"). */
+typedef enum vms_auth_mode {
+    VMS_AUTH_NONE = 0,     /* BLAKE2b checksums: integrity only */
+    VMS_AUTH_MAC = 1,      /* keyed BLAKE2b on the header and every record */
+    VMS_AUTH_ED25519 = 2   /* Ed25519 signatures over the record chain */
+} vms_auth_mode;
+
+#define VMS_STREAM_ID_BYTES 16
+#define VMS_KEY_ID_BYTES 8
+#define VMS_DIGEST_BYTES 32
+#define VMS_MAC_KEY_BYTES 32
+
+/* ------------------------------------------------------------------------ */
+/* Limits                                                                    */
+/* ------------------------------------------------------------------------ */
+
+typedef enum vms_limit {
+    VMS_LIMIT_RECORD_PAYLOAD = 0, /* max record payload bytes on the wire */
+    VMS_LIMIT_RECORD_RAW = 1,     /* max uncompressed bytes of one record */
+    VMS_LIMIT_TOTAL_BYTES = 2,    /* max stream bytes */
+    VMS_LIMIT_RECORDS = 3,        /* max number of records (END excluded) */
+    VMS_LIMIT_BLOB = 4,           /* max device-version blob bytes */
+    VMS_LIMIT_BUFFERED = 5        /* max bytes the decoder may allocate */
+} vms_limit;
+#define VMS_LIMIT_COUNT 6
+
+/* A set of decoder limits.  New sets hold safe defaults (see
+ * vms_limit_default).  A decoder copies the values at creation: the set may
+ * be freed or changed afterwards without effect on existing decoders. */
+typedef struct vms_limits vms_limits;
+
+/* Creates a limits set with defaults.  Errors: VMS_E_INVALID_ARG, VMS_E_NOMEM. */
+VMS_API vms_status vms_limits_new(vms_limits **out, const vms_allocator *mem);
+VMS_API void vms_limits_free(vms_limits *lim);
+/* Sets one limit.  VMS_E_INVALID_ARG when which is unknown or value is
+ * outside vms_limit_bounds(); the set is then unchanged. */
+VMS_API vms_status vms_limits_set(vms_limits *lim, vms_limit which, uint64_t value);
+VMS_API uint64_t vms_limits_get(const vms_limits *lim, vms_limit which);
+/* Default and accepted range of one limit.  VMS_E_INVALID_ARG if unknown. */
+VMS_API vms_status vms_limit_bounds(vms_limit which, uint64_t *min, uint64_t *max);
+VMS_API uint64_t vms_limit_default(vms_limit which);
+
+/* ------------------------------------------------------------------------ */
+/* Error detail                                                              */
+/* ------------------------------------------------------------------------ */
+
+/* Detail of the first error an encoder or decoder met.  Owned by the object;
+ * valid until the object is freed. */
+typedef struct vms_error_info {
+    int code;                 /* a vms_status, VMS_OK when no error */
+    uint64_t offset;          /* byte offset in the stream of the bad field */
+    uint64_t record;          /* index of the record concerned, or UINT64_MAX */
+    const char *message;      /* a sentence naming the field and values seen */
+} vms_error_info;
+
+/* ------------------------------------------------------------------------ */
+/* Stream header, as delivered to the decoder's header callback              */
+/* ------------------------------------------------------------------------ */
+
+typedef struct vms_header_info {
+    uint16_t format_major, format_minor;
+    uint32_t header_length;
+    uint32_t features_required, features_optional;
+    uint8_t checksum_alg;                 /* 1 = BLAKE2b-256 */
+    uint8_t auth_mode;                    /* vms_auth_mode */
+    uint8_t codec;                        /* vms_codec */
+    uint32_t vendor_id;
+    uint32_t max_record;                  /* encoder's declared record size */
+    uint8_t stream_id[VMS_STREAM_ID_BYTES];
+    uint8_t key_id[VMS_KEY_ID_BYTES];
+    const uint8_t *version_blob;          /* valid during the callback */
+    uint32_t version_blob_len;
+    uint8_t header_digest[VMS_DIGEST_BYTES];
+} vms_header_info;
+
+/* A verified record as delivered to the decoder's record callback. */
+typedef struct vms_record {
+    uint64_t index;          /* sequence number */
+    uint32_t section;        /* state section id */
+    uint64_t offset;         /* byte offset within the section */
+    uint32_t phase;          /* pre-copy pass, or VMS_PHASE_STOP_COPY */
+    const uint8_t *data;     /* verified, decompressed payload */
+    size_t len;              /* its length (>= 1) */
+    uint64_t stream_offset;  /* offset of this record's header in the stream */
+} vms_record;
+
+/* Summary of a complete, verified stream. */
+typedef struct vms_stream_summary {
+    uint64_t records;        /* records before END */
+    uint64_t raw_bytes;      /* sum of delivered (uncompressed) lengths */
+    uint64_t stream_bytes;   /* total stream bytes including END */
+    uint8_t chain_digest[VMS_DIGEST_BYTES];
+} vms_stream_summary;
+
+/* ------------------------------------------------------------------------ */
+/* Decoder                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Callbacks of a decoder.  Any member may be NULL.  A callback returning
+ * non-zero stops decoding with VMS_E_CALLBACK (sticky).
+ *
+ * on_header: the header was fully verified (checksum/MAC, version, limits,
+ *   policy, compatibility).  Called once, before any record.
+ * on_record: one record, fully verified.  The data pointer is valid only
+ *   during the call.  Records arrive in sequence order.  This is state the
+ *   caller should STAGE: the stream is not yet known complete.
+ * on_commit: called by vms_decoder_finish() when the END record verified and
+ *   no byte followed it: every staged record belongs to one complete,
+ *   genuine stream.  Called at most once, never after an error.  Apply the
+ *   staged state here (a VFIO driver does so on RESUMING -> STOP).  If it
+ *   returns non-zero, finish fails with VMS_E_CALLBACK and on_abort fires.
+ * on_abort: the stream was rejected (first error), or the decoder was freed
+ *   before the END record verified.  Called at most once, never after
+ *   on_commit.  Discard staged state here.  Its return value is ignored. */
+typedef struct vms_decoder_callbacks {
+    int (*on_header)(void *ctx, const vms_header_info *hdr);
+    int (*on_record)(void *ctx, const vms_record *rec);
+    int (*on_commit)(void *ctx, const vms_stream_summary *sum);
+    int (*on_abort)(void *ctx, const vms_error_info *err);
+    void *ctx;
+} vms_decoder_callbacks;
+
+typedef struct vms_decoder vms_decoder;
+
+/* Creates a decoder.  lim may be NULL (defaults); mem may be NULL (malloc).
+ * cb may be NULL (verify only).  Errors: VMS_E_INVALID_ARG, VMS_E_NOMEM. */
+VMS_API vms_status vms_decoder_new(vms_decoder **out, const vms_limits *lim,
+                                   const vms_decoder_callbacks *cb,
+                                   const vms_allocator *mem);
+/* Frees a decoder; fires on_abort if neither commit nor abort fired yet. */
+VMS_API void vms_decoder_free(vms_decoder *dec);
+
+/* Feeds len bytes.  Input may be split anywhere.  Returns:
+ *   VMS_OK   all bytes consumed, more input expected;
+ *   VMS_END  all bytes consumed and the END record verified; any byte fed
+ *            after it fails with VMS_E_TRAILING_DATA.  Call
+ *            vms_decoder_finish() at end of input to commit;
+ *   < 0      the stream is rejected; the error is sticky: every later call
+ *            returns it again and consumes nothing; on_abort has fired.
+ *            vms_decoder_error() gives the code, offset, record and message.
+ * consumed (may be NULL) receives the number of bytes consumed. */
+VMS_API int vms_decoder_feed(vms_decoder *dec, const void *buf, size_t len,
+                             size_t *consumed);
+/* Declares end of input.  Returns VMS_END if the END record verified with
+ * nothing after it (on_commit fires, once); VMS_E_TRUNCATED (sticky, fires
+ * on_abort) if the stream stopped before its END record; or the earlier
+ * error.  May be called again: it returns the same result. */
+VMS_API int vms_decoder_finish(vms_decoder *dec);
+/* Non-zero iff the END record verified and no error occurred (so far). */
+VMS_API int vms_decoder_complete(const vms_decoder *dec);
+/* Detail of the sticky error (code VMS_OK when none).  Never NULL. */
+VMS_API const vms_error_info *vms_decoder_error(const vms_decoder *dec);
+/* Number of stream bytes consumed so far. */
+VMS_API uint64_t vms_decoder_offset(const vms_decoder *dec);
+/* The verified header, or NULL before it is verified. */
+VMS_API const vms_header_info *vms_decoder_header(const vms_decoder *dec);
+/* Summary after VMS_END, else NULL. */
+VMS_API const vms_stream_summary *vms_decoder_summary(const vms_decoder *dec);
+
+/* Policy: refuse streams whose auth mode is weaker than mode (VMS_AUTH_NONE
+ * = accept everything; VMS_AUTH_MAC = MAC or signature; VMS_AUTH_ED25519 =
+ * signature only).  Must be called before the first feed. */
+VMS_API vms_status vms_decoder_require_auth(vms_decoder *dec, vms_auth_mode mode);
+/* Policy: refuse streams whose format minor is below min_minor. */
+VMS_API vms_status vms_decoder_require_format(vms_decoder *dec, uint16_t min_minor);
+/* Sets the key for MAC-mode streams (copied).  key_id identifies it; a
+ * stream whose header names another key id is refused (VMS_E_UNKNOWN_KEY).
+ * Must be called before the first feed. */
+VMS_API vms_status vms_decoder_set_mac_key(vms_decoder *dec, const uint8_t *key,
+                                           size_t key_len,
+                                           const uint8_t key_id[VMS_KEY_ID_BYTES]);
+
+/* ------------------------------------------------------------------------ */
+/* Encoder                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* Sink: receives stream bytes in order.  Returns 0 on success, non-zero on
+ * failure (the encoder then fails with VMS_E_IO, sticky). */
+typedef int (*vms_sink_fn)(void *ctx, const void *buf, size_t len);
+
+typedef struct vms_encoder vms_encoder;
+
+/* Creates an encoder writing to sink.  Settings are made with the
+ * vms_encoder_set_* calls before the first write; the header is emitted on
+ * the first vms_encoder_write or vms_encoder_finish.  Errors:
+ * VMS_E_INVALID_ARG, VMS_E_NOMEM. */
+VMS_API vms_status vms_encoder_new(vms_encoder **out, vms_sink_fn sink,
+                                   void *sink_ctx, const vms_allocator *mem);
+VMS_API void vms_encoder_free(vms_encoder *enc);
+
+/* Settings (each returns VMS_E_STATE after the header was emitted, and
+ * VMS_E_INVALID_ARG for a bad value). */
+VMS_API vms_status vms_encoder_set_vendor(vms_encoder *enc, uint32_t vendor_id);
+/* A fixed stream id makes the output deterministic (golden vectors);
+ * by default a random one is drawn from the OS (getrandom). */
+VMS_API vms_status vms_encoder_set_stream_id(vms_encoder *enc,
+                                             const uint8_t id[VMS_STREAM_ID_BYTES]);
+/* Opaque device-version blob (copied), at most VMS_MAX_BLOB_BYTES. */
+VMS_API vms_status vms_encoder_set_version_blob(vms_encoder *enc,
+                                                const void *blob, size_t len);
+/* Record payload size, 1 .. VMS_MAX_RECORD_BYTES (default 1 MiB). */
+VMS_API vms_status vms_encoder_set_record_size(vms_encoder *enc, size_t bytes);
+/* Compression codec and level (level 0 = codec default).  The encoder stores
+ * a record raw whenever compression does not shrink it. */
+VMS_API vms_status vms_encoder_set_compression(vms_encoder *enc, vms_codec codec,
+                                               int level);
+/* MAC mode with this key (copied) and key id. */
+VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
+                                           size_t key_len,
+                                           const uint8_t key_id[VMS_KEY_ID_BYTES]);
+
+/* Appends len bytes of state for section, starting at offset, in the given
+ * phase, split into records of the configured size.  Phases must not
+ * decrease.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE (after finish or an
+ * error), VMS_E_BAD_PHASE, VMS_E_BAD_OFFSET, VMS_E_LIMIT_RECORDS, VMS_E_IO,
+ * VMS_E_NOMEM. */
+VMS_API vms_status vms_encoder_write(vms_encoder *enc, uint32_t section,
+                                     uint64_t offset, uint32_t phase,
+                                     const void *data, size_t len);
+/* Writes the END record.  After it only vms_encoder_free is allowed. */
+VMS_API vms_status vms_encoder_finish(vms_encoder *enc);
+VMS_API const vms_error_info *vms_encoder_error(const vms_encoder *enc);
+/* Bytes emitted so far. */
+VMS_API uint64_t vms_encoder_offset(const vms_encoder *enc);
+
+#define VMS_MAX_RECORD_BYTES (64u * 1024u * 1024u)
+#define VMS_MAX_BLOB_BYTES (64u * 1024u)
+
+/* Convenience sinks (vmstream I/O helpers, not used by the core). */
+/* ctx is a pointer to an int file descriptor; retries short writes/EINTR. */
+VMS_API int vms_sink_fd(void *ctx, const void *buf, size_t len);
+
+/* Growable memory buffer sink.  Initialise with {0}; free data with
+ * vms_membuf_release (it uses the allocator given, NULL = malloc). */
+typedef struct vms_membuf {
+    uint8_t *data;
+    size_t len, cap;
+    const vms_allocator *mem;
+} vms_membuf;
+VMS_API int vms_sink_membuf(void *ctx, const void *buf, size_t len);
+VMS_API void vms_membuf_release(vms_membuf *mb);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* VMSTREAM_H */

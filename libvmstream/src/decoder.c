@@ -1,0 +1,671 @@
+/* decoder.c - the hardened push decoder.
+ *
+ * States, named for what they await:
+ *
+ *   HEADER_FIXED --64 bytes--> HEADER_REST --header_length--> RECORD_HEAD
+ *        |  (magic checked byte by byte;         (padding, checksum/MAC,
+ *        |   fixed fields and limits checked,     policy, callbacks)
+ *        |   buffers allocated)                         |
+ *        v                                              v
+ *   RECORD_HEAD --72 bytes--> RECORD_BODY --pad8(wire_len)--> RECORD_HEAD
+ *     (every field checked          (padding, checksum/MAC, exact
+ *      against the stream and        decompression, chain, delivery)
+ *      the limits)                         | END record
+ *                                          v
+ *                                        DONE --any byte--> FAILED
+ *   any error ------------------------------------------------> FAILED
+ *
+ * FAILED is sticky: every later call returns the first error.  No byte of a
+ * record reaches on_record before that record's bounds, padding and
+ * checksum (or MAC) have been verified and its payload decompressed to
+ * exactly its declared length.  Memory is bounded by the limits: the buffers
+ * are sized from the header's max_record (itself checked against the
+ * limits) and every allocation, including the codec's, goes through a
+ * counting allocator capped at VMS_LIMIT_BUFFERED.
+ */
+#include "internal.h"
+#include "wire.h"
+
+enum dstate {
+    DS_HEADER_FIXED = 0x5601,
+    DS_HEADER_REST,
+    DS_RECORD_HEAD,
+    DS_RECORD_BODY,
+    DS_DONE,
+    DS_FAILED
+};
+
+typedef struct cur_record {
+    uint16_t type, flags;
+    uint32_t section;
+    uint64_t seq, offset;
+    uint32_t phase, wire_len, raw_len;
+    uint64_t start;  /* stream offset of the record header */
+    size_t body_len; /* pad8(wire_len) */
+} cur_record;
+
+/* Allocation accounting: each block carries its size in a 16-byte prefix. */
+typedef struct counted_mem {
+    vms_mem base;
+    uint64_t used, cap, peak;
+} counted_mem;
+
+struct vms_decoder {
+    vms_mem mem;       /* the caller's allocator */
+    counted_mem cmem;  /* counting wrapper used for buffers and codecs */
+    vms_mem bufmem;    /* vms_mem view of cmem */
+    uint64_t lim[VMS_LIMIT_COUNT];
+    vms_decoder_callbacks cb;
+    enum dstate state;
+    vms_err err;
+    bool ended_cb; /* on_commit or on_abort fired */
+    uint64_t off;  /* stream bytes consumed */
+
+    /* policy */
+    uint8_t require_auth;
+    uint16_t min_minor;
+    bool have_key;
+    uint8_t key[VMS_KEY_MAX];
+    size_t keylen;
+    uint8_t key_id[VMS_KEY_ID_BYTES];
+
+    /* header */
+    uint8_t fixed[VMS_H_FIXED];
+    size_t fill;
+    uint8_t *hdr;
+    vms_header_info h;
+    bool have_header;
+    size_t dkeylen; /* key length used for digests: keylen in MAC mode */
+
+    /* records */
+    uint8_t rh[VMS_R_HDR];
+    cur_record cur;
+    uint8_t *wire;
+    size_t wire_cap;
+    uint8_t *raw;
+    size_t raw_cap;
+    vms_codec_ctx *codec;
+    uint64_t next_seq;
+    uint32_t last_phase;
+    uint64_t raw_total;
+    uint8_t chain[VMS_DIGEST_BYTES];
+    vms_stream_summary sum;
+    bool have_sum;
+};
+
+static void *counted_alloc(void *opaque, size_t size)
+{
+    counted_mem *c = opaque;
+    if (size > SIZE_MAX - 16 || size + 16 > c->cap - c->used)
+        return NULL;
+    uint8_t *p = c->base.alloc(c->base.opaque, size + 16);
+    if (!p)
+        return NULL;
+    memcpy(p, &size, sizeof size);
+    c->used += size + 16;
+    if (c->used > c->peak)
+        c->peak = c->used;
+    return p + 16;
+}
+
+static void counted_free(void *opaque, void *ptr)
+{
+    counted_mem *c = opaque;
+    if (!ptr)
+        return;
+    uint8_t *p = (uint8_t *)ptr - 16;
+    size_t size;
+    memcpy(&size, p, sizeof size);
+    c->used -= size + 16;
+    c->base.free(c->base.opaque, p);
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void fire_abort(vms_decoder *d)
+{
+    if (d->ended_cb)
+        return;
+    d->ended_cb = true;
+    if (d->cb.on_abort)
+        (void)d->cb.on_abort(d->cb.ctx, &d->err.info);
+}
+
+/* Latches the error already recorded in d->err. */
+static int fail(vms_decoder *d)
+{
+    d->state = DS_FAILED;
+    fire_abort(d);
+    return d->err.info.code;
+}
+
+#define FAIL(d, code, off, rec, ...) \
+    (vms_err_set(&(d)->err, (code), (off), (rec), __VA_ARGS__), fail(d))
+
+/* ---- creation ----------------------------------------------------------- */
+
+vms_status vms_decoder_new(vms_decoder **out, const vms_limits *lim,
+                           const vms_decoder_callbacks *cb, const vms_allocator *mem)
+{
+    if (!out)
+        return VMS_E_INVALID_ARG;
+    *out = NULL;
+    vms_mem m;
+    vms_mem_init(&m, mem);
+    vms_decoder *d = vms_calloc(&m, sizeof *d);
+    if (!d)
+        return VMS_E_NOMEM;
+    d->mem = m;
+    if (lim)
+        memcpy(d->lim, lim->v, sizeof d->lim);
+    else
+        vms_limits_defaults(d->lim);
+    if (cb)
+        d->cb = *cb;
+    d->cmem.base = m;
+    d->cmem.cap = d->lim[VMS_LIMIT_BUFFERED];
+    d->bufmem.alloc = counted_alloc;
+    d->bufmem.free = counted_free;
+    d->bufmem.opaque = &d->cmem;
+    d->state = DS_HEADER_FIXED;
+    vms_err_clear(&d->err);
+    *out = d;
+    return VMS_OK;
+}
+
+void vms_decoder_free(vms_decoder *d)
+{
+    if (!d)
+        return;
+    if (!d->ended_cb) {
+        if (d->err.info.code == VMS_OK)
+            vms_err_set(&d->err, VMS_E_TRUNCATED, d->off, UINT64_MAX,
+                        "decoder freed after %llu bytes without a committed stream",
+                        (unsigned long long)d->off);
+        fire_abort(d);
+    }
+    vms_codec_free(d->codec);
+    vms_free(&d->bufmem, d->hdr);
+    vms_free(&d->bufmem, d->wire);
+    vms_free(&d->bufmem, d->raw);
+    memset(d->key, 0, sizeof d->key);
+    vms_mem m = d->mem;
+    vms_free(&m, d);
+}
+
+static bool configurable(const vms_decoder *d)
+{
+    return d->state == DS_HEADER_FIXED && d->fill == 0 && d->off == 0;
+}
+
+vms_status vms_decoder_require_auth(vms_decoder *d, vms_auth_mode mode)
+{
+    if (!d || (unsigned)mode > VMS_AUTH_ED25519)
+        return VMS_E_INVALID_ARG;
+    if (!configurable(d))
+        return VMS_E_STATE;
+    d->require_auth = (uint8_t)mode;
+    return VMS_OK;
+}
+
+vms_status vms_decoder_require_format(vms_decoder *d, uint16_t min_minor)
+{
+    if (!d)
+        return VMS_E_INVALID_ARG;
+    if (!configurable(d))
+        return VMS_E_STATE;
+    d->min_minor = min_minor;
+    return VMS_OK;
+}
+
+vms_status vms_decoder_set_mac_key(vms_decoder *d, const uint8_t *key, size_t key_len,
+                                   const uint8_t key_id[VMS_KEY_ID_BYTES])
+{
+    if (!d || !key || !key_id || key_len < 16 || key_len > VMS_KEY_MAX)
+        return VMS_E_INVALID_ARG;
+    if (!configurable(d))
+        return VMS_E_STATE;
+    memcpy(d->key, key, key_len);
+    d->keylen = key_len;
+    memcpy(d->key_id, key_id, VMS_KEY_ID_BYTES);
+    d->have_key = true;
+    return VMS_OK;
+}
+
+/* ---- accessors ------------------------------------------------------------ */
+
+int vms_decoder_complete(const vms_decoder *d)
+{
+    return d && d->state == DS_DONE;
+}
+
+const vms_error_info *vms_decoder_error(const vms_decoder *d)
+{
+    return &d->err.info;
+}
+
+uint64_t vms_decoder_offset(const vms_decoder *d)
+{
+    return d ? d->off : 0;
+}
+
+const vms_header_info *vms_decoder_header(const vms_decoder *d)
+{
+    return d && d->have_header ? &d->h : NULL;
+}
+
+const vms_stream_summary *vms_decoder_summary(const vms_decoder *d)
+{
+    return d && d->have_sum ? &d->sum : NULL;
+}
+
+/* Internal: peak bytes held by the decoder's buffers and codec (tests,
+ * benchmark). */
+VMS_INTERNAL uint64_t vms_decoder_peak_memory(const vms_decoder *d);
+uint64_t vms_decoder_peak_memory(const vms_decoder *d)
+{
+    return d->cmem.peak;
+}
+
+/* ---- header ----------------------------------------------------------------- */
+
+static int header_fixed_done(vms_decoder *d)
+{
+    vms_header_info *h = &d->h;
+    int rc = vms_header_check_fixed(d->fixed, h, d->lim, &d->err);
+    if (rc)
+        return fail(d);
+    const uint64_t R = UINT64_MAX;
+    if (h->format_minor < d->min_minor)
+        return FAIL(d, VMS_E_POLICY, VMS_H_MINOR, R,
+                    "format version %u.%u is older than the %u.%u this receiver "
+                    "requires", h->format_major, h->format_minor, VMS_FORMAT_MAJOR,
+                    d->min_minor);
+    if (h->auth_mode < d->require_auth) {
+        static const char *const names[] = {"none", "MAC", "Ed25519 signature"};
+        return FAIL(d, VMS_E_AUTH_REQUIRED, VMS_H_AUTH, R,
+                    "stream authentication is '%s' but this receiver requires at "
+                    "least '%s'", names[h->auth_mode], names[d->require_auth]);
+    }
+    if (h->auth_mode == VMS_AUTH_ED25519)
+        return FAIL(d, VMS_E_UNSUPPORTED, VMS_H_AUTH, R,
+                    "stream is signed (Ed25519) but this decoder has no "
+                    "verification key configured");
+    if (h->auth_mode == VMS_AUTH_MAC) {
+        if (!d->have_key)
+            return FAIL(d, VMS_E_UNKNOWN_KEY, VMS_H_KEY_ID, R,
+                        "stream is MAC-authenticated but no MAC key was given");
+        if (!vms_digest_equal(h->key_id, d->key_id, VMS_KEY_ID_BYTES) ||
+            memcmp(h->key_id, d->key_id, VMS_KEY_ID_BYTES) != 0)
+            return FAIL(d, VMS_E_UNKNOWN_KEY, VMS_H_KEY_ID, R,
+                        "stream MAC key id %02x%02x%02x%02x%02x%02x%02x%02x is not "
+                        "the configured key's id",
+                        h->key_id[0], h->key_id[1], h->key_id[2], h->key_id[3],
+                        h->key_id[4], h->key_id[5], h->key_id[6], h->key_id[7]);
+        d->dkeylen = d->keylen;
+    }
+    if (h->header_length > d->lim[VMS_LIMIT_TOTAL_BYTES])
+        return FAIL(d, VMS_E_LIMIT_TOTAL, VMS_H_LENGTH, R,
+                    "header of %u bytes exceeds the total stream limit of %llu",
+                    h->header_length,
+                    (unsigned long long)d->lim[VMS_LIMIT_TOTAL_BYTES]);
+    if (h->codec != VMS_CODEC_NONE && !vms_codec_available((vms_codec)h->codec))
+        return FAIL(d, VMS_E_UNSUPPORTED, VMS_H_CODEC, R,
+                    "stream is compressed with codec %u, not built into this "
+                    "library", h->codec);
+
+    /* Buffers: sized by the header's max_record, already within limits. */
+    d->wire_cap = (size_t)vms_pad8(h->max_record > VMS_END_PAYLOAD ? h->max_record
+                                                                     : VMS_END_PAYLOAD);
+    d->raw_cap = h->codec != VMS_CODEC_NONE ? h->max_record : 0;
+    uint64_t need = (uint64_t)h->header_length + d->wire_cap + d->raw_cap + 48;
+    if (need > d->lim[VMS_LIMIT_BUFFERED])
+        return FAIL(d, VMS_E_LIMIT_RECORD, VMS_H_MAX_RECORD, R,
+                    "records of up to %u bytes need %llu bytes of buffers, above "
+                    "this decoder's buffer limit of %llu",
+                    h->max_record, (unsigned long long)need,
+                    (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
+    d->hdr = vms_malloc(&d->bufmem, h->header_length);
+    d->wire = vms_malloc(&d->bufmem, d->wire_cap);
+    if (d->raw_cap)
+        d->raw = vms_malloc(&d->bufmem, d->raw_cap);
+    if (!d->hdr || !d->wire || (d->raw_cap && !d->raw))
+        return FAIL(d, VMS_E_NOMEM, 0, R, "out of memory for decoder buffers");
+    if (h->codec != VMS_CODEC_NONE) {
+        rc = vms_codec_new(&d->codec, &d->bufmem, (vms_codec)h->codec, 0, false);
+        if (rc)
+            return FAIL(d, rc == VMS_E_NOMEM ? VMS_E_LIMIT_RECORD : rc, VMS_H_CODEC, R,
+                        "cannot set up the decompressor within the buffer limit");
+    }
+    memcpy(d->hdr, d->fixed, VMS_H_FIXED);
+    d->fill = VMS_H_FIXED;
+    d->state = DS_HEADER_REST;
+    return VMS_OK;
+}
+
+static int header_done(vms_decoder *d)
+{
+    if (vms_header_check_rest(d->hdr, &d->h, d->key, d->dkeylen, &d->err))
+        return fail(d);
+    d->have_header = true;
+    memcpy(d->chain, d->h.header_digest, VMS_DIGEST_BYTES);
+    if (d->cb.on_header && d->cb.on_header(d->cb.ctx, &d->h) != 0)
+        return FAIL(d, VMS_E_CALLBACK, d->off, UINT64_MAX,
+                    "the header callback refused the stream");
+    d->state = DS_RECORD_HEAD;
+    d->fill = 0;
+    return VMS_OK;
+}
+
+/* ---- records ---------------------------------------------------------------- */
+
+static int record_head_done(vms_decoder *d)
+{
+    const uint8_t *p = d->rh;
+    cur_record *c = &d->cur;
+    const uint64_t s = d->off - VMS_R_HDR; /* record start */
+    c->start = s;
+    c->type = vms_le16(p + VMS_R_TYPE);
+    c->flags = vms_le16(p + VMS_R_FLAGS);
+    c->section = vms_le32(p + VMS_R_SECTION);
+    c->seq = vms_le64(p + VMS_R_SEQ);
+    c->offset = vms_le64(p + VMS_R_OFFSET);
+    c->phase = vms_le32(p + VMS_R_PHASE);
+    c->wire_len = vms_le32(p + VMS_R_WIRE_LEN);
+    c->raw_len = vms_le32(p + VMS_R_RAW_LEN);
+    const uint64_t n = d->next_seq;
+    const uint32_t maxr = d->h.max_record;
+
+    if (c->seq != n)
+        return FAIL(d, VMS_E_BAD_SEQUENCE, s + VMS_R_SEQ, n,
+                    "record at offset %llu has sequence number %llu, expected %llu "
+                    "(a record was dropped, duplicated or reordered)",
+                    (unsigned long long)s, (unsigned long long)c->seq,
+                    (unsigned long long)n);
+    if (c->flags & ~VMS_RF_KNOWN)
+        return FAIL(d, VMS_E_BAD_RECORD_FLAGS, s + VMS_R_FLAGS, n,
+                    "record %llu has unknown flag bits 0x%04x",
+                    (unsigned long long)n, c->flags & ~VMS_RF_KNOWN);
+    if (vms_le32(p + VMS_R_RESERVED) != 0)
+        return FAIL(d, VMS_E_NONZERO_PADDING, s + VMS_R_RESERVED, n,
+                    "record %llu reserved field is 0x%08x, must be 0",
+                    (unsigned long long)n, vms_le32(p + VMS_R_RESERVED));
+    if (c->wire_len > maxr && c->type != VMS_REC_END)
+        return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_WIRE_LEN, n,
+                    "record %llu payload of %u bytes exceeds the stream's declared "
+                    "max record size %u", (unsigned long long)n, c->wire_len, maxr);
+    if (c->wire_len > d->lim[VMS_LIMIT_RECORD_PAYLOAD])
+        return FAIL(d, VMS_E_LIMIT_RECORD, s + VMS_R_WIRE_LEN, n,
+                    "record %llu payload of %u bytes exceeds the record payload "
+                    "limit of %llu", (unsigned long long)n, c->wire_len,
+                    (unsigned long long)d->lim[VMS_LIMIT_RECORD_PAYLOAD]);
+    c->body_len = (size_t)vms_pad8(c->wire_len);
+    uint64_t end = s + VMS_R_HDR + c->body_len;
+    if (end > d->lim[VMS_LIMIT_TOTAL_BYTES])
+        return FAIL(d, VMS_E_LIMIT_TOTAL, s + VMS_R_WIRE_LEN, n,
+                    "record %llu would end the stream at byte %llu, beyond the total "
+                    "limit of %llu", (unsigned long long)n, (unsigned long long)end,
+                    (unsigned long long)d->lim[VMS_LIMIT_TOTAL_BYTES]);
+
+    if (c->type == VMS_REC_END) {
+        if (c->flags || c->section || c->offset || c->phase)
+            return FAIL(d, VMS_E_BAD_END, s, n,
+                        "END record %llu has non-zero flags, section, offset or phase",
+                        (unsigned long long)n);
+        if (c->wire_len != VMS_END_PAYLOAD || c->raw_len != VMS_END_PAYLOAD)
+            return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_WIRE_LEN, n,
+                        "END record lengths %u/%u, expected %u/%u", c->wire_len,
+                        c->raw_len, VMS_END_PAYLOAD, VMS_END_PAYLOAD);
+    } else {
+        if (n >= d->lim[VMS_LIMIT_RECORDS])
+            return FAIL(d, VMS_E_LIMIT_RECORDS, s, n,
+                        "record %llu exceeds the record-count limit of %llu",
+                        (unsigned long long)n,
+                        (unsigned long long)d->lim[VMS_LIMIT_RECORDS]);
+        if (c->type != VMS_REC_STATE && !(c->flags & VMS_RF_OPTIONAL))
+            return FAIL(d, VMS_E_UNKNOWN_RECORD, s + VMS_R_TYPE, n,
+                        "record %llu has unknown mandatory type 0x%04x",
+                        (unsigned long long)n, c->type);
+        if (c->raw_len > maxr)
+            return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_RAW_LEN, n,
+                        "record %llu uncompressed length %u exceeds the stream's "
+                        "declared max record size %u", (unsigned long long)n,
+                        c->raw_len, maxr);
+        if (c->flags & VMS_RF_COMPRESSED) {
+            if (d->h.codec == VMS_CODEC_NONE)
+                return FAIL(d, VMS_E_BAD_RECORD_FLAGS, s + VMS_R_FLAGS, n,
+                            "record %llu is flagged compressed but the stream "
+                            "declares no codec", (unsigned long long)n);
+            if (c->wire_len == 0 || c->wire_len >= c->raw_len)
+                return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_WIRE_LEN, n,
+                            "compressed record %llu has %u wire bytes for %u "
+                            "uncompressed (must be 1..%u)", (unsigned long long)n,
+                            c->wire_len, c->raw_len, c->raw_len ? c->raw_len - 1 : 0);
+        } else if (c->wire_len != c->raw_len) {
+            return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_RAW_LEN, n,
+                        "uncompressed record %llu has wire length %u but length %u",
+                        (unsigned long long)n, c->wire_len, c->raw_len);
+        }
+        if (c->type == VMS_REC_STATE) {
+            if (c->raw_len == 0)
+                return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_RAW_LEN, n,
+                            "state record %llu is empty", (unsigned long long)n);
+            if (c->offset > UINT64_MAX - c->raw_len)
+                return FAIL(d, VMS_E_BAD_OFFSET, s + VMS_R_OFFSET, n,
+                            "record %llu offset %llu + length %u overflows",
+                            (unsigned long long)n, (unsigned long long)c->offset,
+                            c->raw_len);
+            if (c->phase < d->last_phase)
+                return FAIL(d, VMS_E_BAD_PHASE, s + VMS_R_PHASE, n,
+                            "record %llu is in phase %u after phase %u: phases "
+                            "never go back", (unsigned long long)n, c->phase,
+                            d->last_phase);
+        }
+    }
+    d->state = DS_RECORD_BODY;
+    d->fill = 0;
+    return VMS_OK;
+}
+
+static int end_record(vms_decoder *d, const uint8_t *body)
+{
+    const cur_record *c = &d->cur;
+    const uint64_t s = c->start, n = c->seq;
+    uint64_t recs = vms_le64(body + VMS_E_RECORDS);
+    uint64_t raw = vms_le64(body + VMS_E_RAW_BYTES);
+    uint64_t sb = vms_le64(body + VMS_E_STREAM_BYTES);
+    const uint64_t po = s + VMS_R_HDR;
+    if (recs != n)
+        return FAIL(d, VMS_E_BAD_END, po + VMS_E_RECORDS, n,
+                    "END record counts %llu records, %llu were received",
+                    (unsigned long long)recs, (unsigned long long)n);
+    if (raw != d->raw_total)
+        return FAIL(d, VMS_E_BAD_END, po + VMS_E_RAW_BYTES, n,
+                    "END record counts %llu state bytes, %llu were received",
+                    (unsigned long long)raw, (unsigned long long)d->raw_total);
+    if (sb != s)
+        return FAIL(d, VMS_E_BAD_END, po + VMS_E_STREAM_BYTES, n,
+                    "END record says it starts at byte %llu, it starts at %llu",
+                    (unsigned long long)sb, (unsigned long long)s);
+    if (!vms_digest_equal(body + VMS_E_CHAIN, d->chain, VMS_DIGEST_BYTES))
+        return FAIL(d, VMS_E_CHAIN_MISMATCH, po + VMS_E_CHAIN, n,
+                    "END chain digest does not match the records received");
+    d->sum.records = n;
+    d->sum.raw_bytes = d->raw_total;
+    d->sum.stream_bytes = s + VMS_R_HDR + c->body_len;
+    memcpy(d->sum.chain_digest, d->chain, VMS_DIGEST_BYTES);
+    d->have_sum = true;
+    d->state = DS_DONE; /* on_commit fires in vms_decoder_finish() */
+    return VMS_OK;
+}
+
+/* body holds body_len bytes: payload then padding. */
+static int record_body_done(vms_decoder *d, const uint8_t *body)
+{
+    cur_record *c = &d->cur;
+    const uint64_t s = c->start, n = c->seq;
+    for (size_t i = c->wire_len; i < c->body_len; i++)
+        if (body[i] != 0)
+            return FAIL(d, VMS_E_NONZERO_PADDING, s + VMS_R_HDR + i, n,
+                        "record %llu padding byte at offset %llu is 0x%02x, must be 0",
+                        (unsigned long long)n,
+                        (unsigned long long)(s + VMS_R_HDR + i), body[i]);
+    uint8_t prefix[VMS_PREFIX_BYTES], dg[VMS_DIGEST_BYTES];
+    vms_make_prefix(prefix, d->h.stream_id, d->h.header_digest, d->rh);
+    vms_digest_record(dg, prefix, body, c->wire_len, d->key, d->dkeylen);
+    if (!vms_digest_equal(dg, d->rh + VMS_R_CHECKSUM, VMS_DIGEST_BYTES)) {
+        if (d->dkeylen)
+            return FAIL(d, VMS_E_MAC_MISMATCH, s + VMS_R_CHECKSUM, n,
+                        "record %llu at offset %llu: MAC does not verify (modified, "
+                        "spliced from another stream, or wrong key)",
+                        (unsigned long long)n, (unsigned long long)s);
+        return FAIL(d, VMS_E_RECORD_CHECKSUM, s + VMS_R_CHECKSUM, n,
+                    "record %llu at offset %llu: checksum mismatch, the record is "
+                    "corrupt", (unsigned long long)n, (unsigned long long)s);
+    }
+    if (c->type == VMS_REC_END)
+        return end_record(d, body);
+
+    vms_chain_step(d->chain, d->rh + VMS_R_CHECKSUM);
+    d->next_seq++;
+    if (c->type == VMS_REC_STATE) {
+        const uint8_t *data = body;
+        if (c->flags & VMS_RF_COMPRESSED) {
+            const char *why;
+            if (vms_codec_decompress(d->codec, body, c->wire_len, d->raw, c->raw_len,
+                                     &why) != 0)
+                return FAIL(d, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
+                            "record %llu: %s (declared %u bytes from %u)",
+                            (unsigned long long)n, why, c->raw_len, c->wire_len);
+            data = d->raw;
+        }
+        d->last_phase = c->phase;
+        d->raw_total += c->raw_len;
+        if (d->cb.on_record) {
+            vms_record r = {c->seq, c->section, c->offset, c->phase,
+                            data, c->raw_len, s};
+            if (d->cb.on_record(d->cb.ctx, &r) != 0)
+                return FAIL(d, VMS_E_CALLBACK, s, n,
+                            "the record callback refused record %llu",
+                            (unsigned long long)n);
+        }
+    }
+    d->state = DS_RECORD_HEAD;
+    d->fill = 0;
+    return VMS_OK;
+}
+
+/* ---- feeding ------------------------------------------------------------------ */
+
+int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consumed)
+{
+    size_t pos = 0;
+    int rc = VMS_OK;
+    if (consumed)
+        *consumed = 0;
+    if (!d || (!buf && len))
+        return VMS_E_INVALID_ARG;
+    if (d->state == DS_FAILED)
+        return d->err.info.code;
+    const uint8_t *in = buf;
+    while (pos < len && rc == VMS_OK) {
+        size_t avail = len - pos, want, take;
+        switch (d->state) {
+        case DS_HEADER_FIXED:
+            want = VMS_H_FIXED - d->fill;
+            take = avail < want ? avail : want;
+            memcpy(d->fixed + d->fill, in + pos, take);
+            if (d->fill < VMS_MAGIC_LEN &&
+                vms_header_check_magic(d->fixed, d->fill + take, &d->err)) {
+                rc = fail(d);
+                break;
+            }
+            d->fill += take;
+            pos += take;
+            d->off += take;
+            if (d->fill == VMS_H_FIXED)
+                rc = header_fixed_done(d);
+            break;
+        case DS_HEADER_REST:
+            want = d->h.header_length - d->fill;
+            take = avail < want ? avail : want;
+            memcpy(d->hdr + d->fill, in + pos, take);
+            d->fill += take;
+            pos += take;
+            d->off += take;
+            if (d->fill == d->h.header_length)
+                rc = header_done(d);
+            break;
+        case DS_RECORD_HEAD:
+            want = VMS_R_HDR - d->fill;
+            take = avail < want ? avail : want;
+            memcpy(d->rh + d->fill, in + pos, take);
+            d->fill += take;
+            pos += take;
+            d->off += take;
+            if (d->fill == VMS_R_HDR) {
+                rc = record_head_done(d);
+                if (rc == VMS_OK && d->cur.body_len == 0)
+                    rc = record_body_done(d, d->wire);
+            }
+            break;
+        case DS_RECORD_BODY:
+            want = d->cur.body_len - d->fill;
+            if (d->fill == 0 && avail >= want) {
+                /* Whole body in the caller's buffer: verify it in place. */
+                pos += want;
+                d->off += want;
+                rc = record_body_done(d, in + pos - want);
+                break;
+            }
+            take = avail < want ? avail : want;
+            memcpy(d->wire + d->fill, in + pos, take);
+            d->fill += take;
+            pos += take;
+            d->off += take;
+            if (d->fill == d->cur.body_len)
+                rc = record_body_done(d, d->wire);
+            break;
+        case DS_DONE:
+            rc = FAIL(d, VMS_E_TRAILING_DATA, d->off, UINT64_MAX,
+                      "%zu bytes follow the END record at offset %llu", avail,
+                      (unsigned long long)d->off);
+            break;
+        case DS_FAILED:
+            rc = d->err.info.code;
+            break;
+        }
+    }
+    if (consumed)
+        *consumed = pos;
+    if (rc == VMS_OK && d->state == DS_DONE)
+        rc = VMS_END;
+    return rc;
+}
+
+int vms_decoder_finish(vms_decoder *d)
+{
+    if (!d)
+        return VMS_E_INVALID_ARG;
+    if (d->state == DS_DONE) {
+        if (!d->ended_cb) {
+            d->ended_cb = true;
+            if (d->cb.on_commit && d->cb.on_commit(d->cb.ctx, &d->sum) != 0) {
+                d->ended_cb = false; /* the caller refused: abort fires */
+                return FAIL(d, VMS_E_CALLBACK, d->off, d->sum.records,
+                            "the commit callback refused the stream");
+            }
+        }
+        return VMS_END;
+    }
+    if (d->state == DS_FAILED)
+        return d->err.info.code;
+    const char *where = d->state == DS_HEADER_FIXED || d->state == DS_HEADER_REST
+                            ? "inside the stream header"
+                        : d->state == DS_RECORD_HEAD && d->fill == 0
+                            ? "at a record boundary, before the END record"
+                            : "inside a record";
+    return FAIL(d, VMS_E_TRUNCATED, d->off, d->have_header ? d->next_seq : UINT64_MAX,
+                "stream truncated after %llu bytes, %s",
+                (unsigned long long)d->off, where);
+}

@@ -1,0 +1,333 @@
+/* encoder.c - writes a stream to a caller sink. */
+#include "internal.h"
+#include "wire.h"
+
+enum estate { ES_NEW = 0x4501, ES_STREAMING, ES_DONE, ES_FAILED };
+
+struct vms_encoder {
+    vms_mem mem;
+    vms_sink_fn sink;
+    void *sink_ctx;
+    vms_err err;
+    enum estate state;
+
+    vms_header_info h;
+    uint8_t *blob;
+    bool sid_set;
+    size_t record_size;
+    vms_codec codec;
+    int level;
+    vms_codec_ctx *cctx;
+    uint8_t *cbuf;
+    size_t ccap;
+    uint8_t key[VMS_KEY_MAX];
+    size_t keylen;
+
+    uint64_t off, seq, raw_total;
+    uint32_t last_phase;
+    uint8_t chain[VMS_DIGEST_BYTES];
+};
+
+#define DEFAULT_RECORD_SIZE (1u << 20)
+
+vms_status vms_encoder_new(vms_encoder **out, vms_sink_fn sink, void *sink_ctx,
+                           const vms_allocator *mem)
+{
+    if (!out)
+        return VMS_E_INVALID_ARG;
+    *out = NULL;
+    if (!sink)
+        return VMS_E_INVALID_ARG;
+    vms_mem m;
+    vms_mem_init(&m, mem);
+    vms_encoder *e = vms_calloc(&m, sizeof *e);
+    if (!e)
+        return VMS_E_NOMEM;
+    e->mem = m;
+    e->sink = sink;
+    e->sink_ctx = sink_ctx;
+    e->state = ES_NEW;
+    e->record_size = DEFAULT_RECORD_SIZE;
+    e->codec = VMS_CODEC_NONE;
+    e->h.format_major = VMS_FORMAT_MAJOR;
+    e->h.format_minor = VMS_FORMAT_MINOR;
+    e->h.checksum_alg = VMS_CSUM_BLAKE2B_256;
+    vms_err_clear(&e->err);
+    *out = e;
+    return VMS_OK;
+}
+
+void vms_encoder_free(vms_encoder *e)
+{
+    if (!e)
+        return;
+    vms_codec_free(e->cctx);
+    vms_free(&e->mem, e->cbuf);
+    vms_free(&e->mem, e->blob);
+    memset(e->key, 0, sizeof e->key);
+    vms_mem m = e->mem;
+    vms_free(&m, e);
+}
+
+const vms_error_info *vms_encoder_error(const vms_encoder *e)
+{
+    return &e->err.info;
+}
+
+uint64_t vms_encoder_offset(const vms_encoder *e)
+{
+    return e ? e->off : 0;
+}
+
+/* ---- settings -------------------------------------------------------------- */
+
+#define SETTING(e)                  \
+    do {                            \
+        if (!(e))                   \
+            return VMS_E_INVALID_ARG; \
+        if ((e)->state != ES_NEW)   \
+            return VMS_E_STATE;     \
+    } while (0)
+
+vms_status vms_encoder_set_vendor(vms_encoder *e, uint32_t vendor_id)
+{
+    SETTING(e);
+    if (vms_vendor_id_check(vendor_id) != VMS_OK)
+        return VMS_E_INVALID_ARG;
+    e->h.vendor_id = vendor_id;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_stream_id(vms_encoder *e, const uint8_t id[VMS_STREAM_ID_BYTES])
+{
+    SETTING(e);
+    if (!id)
+        return VMS_E_INVALID_ARG;
+    memcpy(e->h.stream_id, id, VMS_STREAM_ID_BYTES);
+    e->sid_set = true;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_version_blob(vms_encoder *e, const void *blob, size_t len)
+{
+    SETTING(e);
+    if ((!blob && len) || len > VMS_MAX_BLOB_BYTES)
+        return VMS_E_INVALID_ARG;
+    uint8_t *copy = NULL;
+    if (len) {
+        copy = vms_malloc(&e->mem, len);
+        if (!copy)
+            return VMS_E_NOMEM;
+        memcpy(copy, blob, len);
+    }
+    vms_free(&e->mem, e->blob);
+    e->blob = copy;
+    e->h.version_blob_len = (uint32_t)len;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_record_size(vms_encoder *e, size_t bytes)
+{
+    SETTING(e);
+    if (bytes == 0 || bytes > VMS_MAX_RECORD_BYTES)
+        return VMS_E_INVALID_ARG;
+    e->record_size = bytes;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_compression(vms_encoder *e, vms_codec codec, int level)
+{
+    SETTING(e);
+    if ((unsigned)codec > VMS_CODEC_ZSTD)
+        return VMS_E_INVALID_ARG;
+    if (!vms_codec_available(codec))
+        return VMS_E_UNSUPPORTED;
+    e->codec = codec;
+    e->level = level;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_mac_key(vms_encoder *e, const uint8_t *key, size_t key_len,
+                                   const uint8_t key_id[VMS_KEY_ID_BYTES])
+{
+    SETTING(e);
+    if (!key || !key_id || key_len < 16 || key_len > VMS_KEY_MAX)
+        return VMS_E_INVALID_ARG;
+    memcpy(e->key, key, key_len);
+    e->keylen = key_len;
+    memcpy(e->h.key_id, key_id, VMS_KEY_ID_BYTES);
+    e->h.auth_mode = VMS_AUTH_MAC;
+    return VMS_OK;
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+static int efail(vms_encoder *e, int code)
+{
+    e->state = ES_FAILED;
+    return code;
+}
+
+static int emit(vms_encoder *e, const void *buf, size_t len)
+{
+    if (len == 0)
+        return VMS_OK;
+    if (e->sink(e->sink_ctx, buf, len) != 0) {
+        vms_err_set(&e->err, VMS_E_IO, e->off, UINT64_MAX,
+                    "the sink failed to take %zu bytes at stream offset %llu", len,
+                    (unsigned long long)e->off);
+        return efail(e, VMS_E_IO);
+    }
+    e->off += len;
+    return VMS_OK;
+}
+
+static int begin(vms_encoder *e)
+{
+    if (e->state == ES_STREAMING)
+        return VMS_OK;
+    if (e->state != ES_NEW)
+        return VMS_E_STATE;
+    if (!e->sid_set && vms_random_bytes(e->h.stream_id, VMS_STREAM_ID_BYTES) != 0) {
+        vms_err_set(&e->err, VMS_E_IO, 0, UINT64_MAX,
+                    "could not draw a random stream id from the OS");
+        return efail(e, VMS_E_IO);
+    }
+    e->h.codec = (uint8_t)e->codec;
+    e->h.features_required = e->codec != VMS_CODEC_NONE ? VMS_FEAT_COMPRESSION : 0;
+    e->h.max_record = (uint32_t)e->record_size;
+    if (e->codec != VMS_CODEC_NONE) {
+        int rc = vms_codec_new(&e->cctx, &e->mem, e->codec, e->level, true);
+        if (rc) {
+            vms_err_set(&e->err, rc, 0, UINT64_MAX,
+                        "cannot set up codec %d at level %d", e->codec, e->level);
+            return efail(e, rc);
+        }
+        e->ccap = vms_codec_bound(e->codec, e->record_size);
+        e->cbuf = vms_malloc(&e->mem, e->ccap);
+        if (!e->cbuf) {
+            vms_err_set(&e->err, VMS_E_NOMEM, 0, UINT64_MAX, "out of memory");
+            return efail(e, VMS_E_NOMEM);
+        }
+    }
+    size_t hlen = vms_header_size(e->h.version_blob_len);
+    uint8_t *hdr = vms_malloc(&e->mem, hlen);
+    if (!hdr) {
+        vms_err_set(&e->err, VMS_E_NOMEM, 0, UINT64_MAX, "out of memory");
+        return efail(e, VMS_E_NOMEM);
+    }
+    vms_header_write(hdr, &e->h, e->blob, e->key, e->keylen);
+    memcpy(e->chain, e->h.header_digest, VMS_DIGEST_BYTES);
+    e->state = ES_STREAMING;
+    int rc = emit(e, hdr, hlen);
+    vms_free(&e->mem, hdr);
+    return rc;
+}
+
+static const uint8_t zeros[8];
+
+static int write_record(vms_encoder *e, uint16_t type, uint16_t flags,
+                        uint32_t section, uint64_t offset, uint32_t phase,
+                        const uint8_t *payload, uint32_t wire_len, uint32_t raw_len)
+{
+    uint8_t rh[VMS_R_HDR], prefix[VMS_PREFIX_BYTES];
+    memset(rh, 0, sizeof rh);
+    vms_put16(rh + VMS_R_TYPE, type);
+    vms_put16(rh + VMS_R_FLAGS, flags);
+    vms_put32(rh + VMS_R_SECTION, section);
+    vms_put64(rh + VMS_R_SEQ, e->seq);
+    vms_put64(rh + VMS_R_OFFSET, offset);
+    vms_put32(rh + VMS_R_PHASE, phase);
+    vms_put32(rh + VMS_R_WIRE_LEN, wire_len);
+    vms_put32(rh + VMS_R_RAW_LEN, raw_len);
+    vms_make_prefix(prefix, e->h.stream_id, e->h.header_digest, rh);
+    vms_digest_record(rh + VMS_R_CHECKSUM, prefix, payload, wire_len, e->key, e->keylen);
+    int rc = emit(e, rh, sizeof rh);
+    if (!rc)
+        rc = emit(e, payload, wire_len);
+    if (!rc)
+        rc = emit(e, zeros, (size_t)(vms_pad8(wire_len) - wire_len));
+    if (rc)
+        return rc;
+    if (type != VMS_REC_END)
+        vms_chain_step(e->chain, rh + VMS_R_CHECKSUM);
+    e->seq++;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
+                             uint32_t phase, const void *data, size_t len)
+{
+    if (!e || (!data && len))
+        return VMS_E_INVALID_ARG;
+    if (e->state == ES_FAILED)
+        return e->err.info.code;
+    if (e->state == ES_DONE)
+        return VMS_E_STATE;
+    int rc = begin(e);
+    if (rc)
+        return rc;
+    if (len == 0)
+        return VMS_OK;
+    if (phase < e->last_phase)
+        return vms_err_set(&e->err, VMS_E_BAD_PHASE, e->off, e->seq,
+                           "phase %u written after phase %u: phases never go back",
+                           phase, e->last_phase);
+    if (offset > UINT64_MAX - len)
+        return vms_err_set(&e->err, VMS_E_BAD_OFFSET, e->off, e->seq,
+                           "offset %llu + length %zu overflows",
+                           (unsigned long long)offset, len);
+    e->last_phase = phase;
+    const uint8_t *p = data;
+    while (len > 0) {
+        size_t n = len < e->record_size ? len : e->record_size;
+        const uint8_t *payload = p;
+        size_t wire = n;
+        uint16_t flags = 0;
+        if (e->cctx) {
+            size_t clen;
+            int c = vms_codec_compress(e->cctx, p, n, e->cbuf, e->ccap, &clen);
+            if (c < 0) {
+                vms_err_set(&e->err, c, e->off, e->seq, "compression failed");
+                return efail(e, c);
+            }
+            if (c == 1) {
+                payload = e->cbuf;
+                wire = clen;
+                flags |= VMS_RF_COMPRESSED;
+            }
+        }
+        rc = write_record(e, VMS_REC_STATE, flags, section, offset, phase, payload,
+                          (uint32_t)wire, (uint32_t)n);
+        if (rc)
+            return rc;
+        e->raw_total += n;
+        p += n;
+        offset += n;
+        len -= n;
+    }
+    return VMS_OK;
+}
+
+vms_status vms_encoder_finish(vms_encoder *e)
+{
+    if (!e)
+        return VMS_E_INVALID_ARG;
+    if (e->state == ES_FAILED)
+        return e->err.info.code;
+    if (e->state == ES_DONE)
+        return VMS_E_STATE;
+    int rc = begin(e);
+    if (rc)
+        return rc;
+    uint8_t body[VMS_END_PAYLOAD];
+    vms_put64(body + VMS_E_RECORDS, e->seq);
+    vms_put64(body + VMS_E_RAW_BYTES, e->raw_total);
+    vms_put64(body + VMS_E_STREAM_BYTES, e->off);
+    memcpy(body + VMS_E_CHAIN, e->chain, VMS_DIGEST_BYTES);
+    rc = write_record(e, VMS_REC_END, 0, 0, 0, 0, body, VMS_END_PAYLOAD, VMS_END_PAYLOAD);
+    if (rc)
+        return rc;
+    e->state = ES_DONE;
+    return VMS_OK;
+}
