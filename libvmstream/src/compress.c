@@ -197,6 +197,8 @@ int vms_codec_compress(vms_codec_ctx *c, const uint8_t *in, size_t len,
         if (ZSTD_isError(r)) {
             if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
                 return 0;
+            if (ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation)
+                return VMS_E_NOMEM;
             return VMS_E_INTERNAL;
         }
         *outlen = r;
@@ -233,6 +235,10 @@ int vms_codec_decompress(vms_codec_ctx *c, const uint8_t *in, size_t inlen,
         /* The output buffer is exactly the declared size: inflate can never
          * write past it, whatever the input claims. */
         int zr = inflate(&c->z, Z_FINISH);
+        if (zr == Z_MEM_ERROR) {
+            *why = "out of memory";
+            return VMS_E_NOMEM;
+        }
         if (zr == Z_NEED_DICT) {
             *why = "zlib data asks for a preset dictionary";
             return -1;
@@ -277,6 +283,10 @@ int vms_codec_decompress(vms_codec_ctx *c, const uint8_t *in, size_t inlen,
         /* Single-shot into the exact buffer: zstd uses it as its window and
          * fails with dstSize_tooSmall rather than write past it. */
         size_t r = ZSTD_decompressDCtx(c->zd, out, outlen, in, inlen);
+        if (ZSTD_isError(r) && ZSTD_getErrorCode(r) == ZSTD_error_memory_allocation) {
+            *why = "out of memory";
+            return VMS_E_NOMEM;
+        }
         if (ZSTD_isError(r)) {
             *why = "invalid zstd data";
             return -1;

@@ -259,9 +259,6 @@ const vms_stream_summary *vms_decoder_summary(const vms_decoder *d)
     return d && d->have_sum ? &d->sum : NULL;
 }
 
-/* Internal: peak bytes held by the decoder's buffers and codec (tests,
- * benchmark). */
-VMS_INTERNAL uint64_t vms_decoder_peak_memory(const vms_decoder *d);
 uint64_t vms_decoder_peak_memory(const vms_decoder *d)
 {
     return d->cmem.peak;
@@ -532,8 +529,13 @@ static int record_body_done(vms_decoder *d, const uint8_t *body)
         const uint8_t *data = body;
         if (c->flags & VMS_RF_COMPRESSED) {
             const char *why;
-            if (vms_codec_decompress(d->codec, body, c->wire_len, d->raw, c->raw_len,
-                                     &why) != 0)
+            int zr = vms_codec_decompress(d->codec, body, c->wire_len, d->raw,
+                                          c->raw_len, &why);
+            if (zr == VMS_E_NOMEM)
+                return FAIL(d, VMS_E_NOMEM, s + VMS_R_HDR, n,
+                            "record %llu: out of memory while decompressing",
+                            (unsigned long long)n);
+            if (zr != 0)
                 return FAIL(d, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
                             "record %llu: %s (declared %u bytes from %u)",
                             (unsigned long long)n, why, c->raw_len, c->wire_len);

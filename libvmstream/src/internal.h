@@ -124,7 +124,7 @@ VMS_INTERNAL size_t vms_codec_bound(vms_codec codec, size_t len);
 VMS_INTERNAL int vms_codec_compress(vms_codec_ctx *c, const uint8_t *in, size_t len,
                                     uint8_t *out, size_t cap, size_t *outlen);
 /* Decompresses exactly: in must decode to exactly outlen bytes with no
- * trailing input.  Returns 0, or a negative value on any violation (with a
+ * trailing input.  Returns 0, VMS_E_NOMEM, or -1 on any violation (with a
  * short reason in *why). */
 VMS_INTERNAL int vms_codec_decompress(vms_codec_ctx *c, const uint8_t *in, size_t inlen,
                                       uint8_t *out, size_t outlen, const char **why);
@@ -148,3 +148,7 @@ VMS_INTERNAL int vms_header_check_rest(const uint8_t *hdr, vms_header_info *h,
                                        vms_err *e);
 /* Checks the first n (<= 8) bytes against the magic. */
 VMS_INTERNAL int vms_header_check_magic(const uint8_t *p, size_t n, vms_err *e);
+
+/* ---- decoder internals exposed to tests and the benchmark --------------- */
+/* Peak bytes held by a decoder's buffers and codec state. */
+VMS_INTERNAL uint64_t vms_decoder_peak_memory(const vms_decoder *d);

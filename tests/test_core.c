@@ -1,0 +1,985 @@
+/* test_core.c - encoder/decoder round trips and one test per rejection
+ * class, asserting the exact error code. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "vmstream.h"
+#include "wire.h"
+#include "testutil.h"
+
+/* ---- round trips ---------------------------------------------------------- */
+
+static void roundtrip(size_t n, size_t chunk, vms_codec codec, size_t step)
+{
+    uint8_t *in = tu_state(n, 42 + n);
+    tu_stream s = tu_encode(in, n, chunk, codec, NULL);
+    tu_result r = tu_decode(s.data, s.len, step, NULL);
+    cr_assert_eq(r.rc, VMS_END, "n=%zu chunk=%zu codec=%d step=%zu: %s (%s)", n, chunk,
+                 codec, step, vms_strerror(r.rc), r.msg);
+    cr_assert_eq(r.len, n, "decoded %zu of %zu bytes", r.len, n);
+    cr_assert(n == 0 || memcmp(r.data, in, n) == 0, "content differs");
+    cr_assert_eq(r.commits, 1);
+    cr_assert_eq(r.aborts, 0);
+    cr_assert_eq(r.records, n ? (n + chunk - 1) / chunk : 0);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(roundtrip, sizes_one_piece)
+{
+    const size_t c = 4096;
+    const size_t sizes[] = {0, 1, c - 1, c, c + 1, 7 * c + 13};
+    for (int codec = 0; codec <= 2; codec++) {
+        if (!vms_codec_available((vms_codec)codec))
+            continue;
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+            roundtrip(sizes[i], c, (vms_codec)codec, SIZE_MAX);
+    }
+}
+
+Test(roundtrip, sizes_byte_at_a_time)
+{
+    const size_t c = 512;
+    const size_t sizes[] = {0, 1, c - 1, c, c + 1, 5 * c + 3};
+    for (int codec = 0; codec <= 2; codec++) {
+        if (!vms_codec_available((vms_codec)codec))
+            continue;
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+            roundtrip(sizes[i], c, (vms_codec)codec, 1);
+    }
+}
+
+Test(roundtrip, odd_split_sizes)
+{
+    for (size_t step = 2; step < 200; step += 7)
+        roundtrip(3000, 1000, VMS_CODEC_ZLIB, step);
+}
+
+Test(roundtrip, deterministic_with_fixed_stream_id)
+{
+    uint8_t *in = tu_state(10000, 7);
+    tu_stream a = tu_encode(in, 10000, 4096, VMS_CODEC_ZLIB, NULL);
+    tu_stream b = tu_encode(in, 10000, 4096, VMS_CODEC_ZLIB, NULL);
+    cr_assert_eq(a.len, b.len);
+    cr_assert(memcmp(a.data, b.data, a.len) == 0);
+    tu_stream_free(&a);
+    tu_stream_free(&b);
+    free(in);
+}
+
+Test(roundtrip, random_stream_ids_differ)
+{
+    vms_membuf m1 = {0}, m2 = {0};
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &m1, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &m2, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    cr_assert_eq(m1.len, m2.len);
+    cr_assert(memcmp(m1.data + VMS_H_STREAM_ID, m2.data + VMS_H_STREAM_ID, 16) != 0);
+    vms_membuf_release(&m1);
+    vms_membuf_release(&m2);
+}
+
+Test(roundtrip, compression_stores_incompressible_raw)
+{
+    uint8_t *in = tu_random(8192, 3);
+    tu_stream s = tu_encode(in, 8192, 4096, VMS_CODEC_ZLIB, NULL);
+    /* Two records, both raw: flags 0 and wire_len == raw_len. */
+    size_t off = tu_record_offset(&s, 0);
+    cr_assert_eq(vms_le16(s.data + off + VMS_R_FLAGS), 0);
+    cr_assert_eq(vms_le32(s.data + off + VMS_R_WIRE_LEN), 4096);
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(roundtrip, sections_offsets_phases_delivered)
+{
+    vms_membuf mb = {0};
+    vms_encoder *e;
+    uint8_t a[100], b[50];
+    memset(a, 0xaa, sizeof a);
+    memset(b, 0xbb, sizeof b);
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, 64), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 3, 1000, 0, a, sizeof a), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 7, 5, 1, b, sizeof b), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 3, 0, VMS_PHASE_STOP_COPY, b, 10), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 3, 0, 2, b, 10), VMS_E_BAD_PHASE);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    tu_result r = tu_decode(mb.data, mb.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(r.nlog, 4);
+    cr_assert_eq(r.log[0].section, 3);
+    cr_assert_eq(r.log[0].offset, 1000);
+    cr_assert_eq(r.log[0].len, 64);
+    cr_assert_eq(r.log[1].offset, 1064);
+    cr_assert_eq(r.log[1].len, 36);
+    cr_assert_eq(r.log[2].section, 7);
+    cr_assert_eq(r.log[2].phase, 1);
+    cr_assert_eq(r.log[3].phase, VMS_PHASE_STOP_COPY);
+    cr_assert_eq(r.log[3].len, 10);
+    tu_result_free(&r);
+    vms_membuf_release(&mb);
+}
+
+/* ---- header rejections ---------------------------------------------------- */
+
+static tu_stream small_stream(vms_codec codec)
+{
+    uint8_t *in = tu_state(300, 11);
+    tu_stream s = tu_encode(in, 300, 100, codec, NULL);
+    free(in);
+    return s;
+}
+
+static void expect(tu_stream *s, int code)
+{
+    tu_result r = tu_decode(s->data, s->len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, code, "expected %s, got %s (%s)", vms_strerror(code),
+                 vms_strerror(r.rc), r.msg);
+    cr_assert_eq(r.commits, 0);
+    cr_assert_eq(r.aborts, 1);
+    cr_assert_eq(r.err_code, code);
+    cr_assert(r.msg[0] != 0, "error without a message");
+    tu_result_free(&r);
+    /* Byte at a time must give the same code. */
+    r = tu_decode(s->data, s->len, 1, NULL);
+    cr_assert_eq(r.rc, code, "byte-wise: expected %s, got %s (%s)", vms_strerror(code),
+                 vms_strerror(r.rc), r.msg);
+    tu_result_free(&r);
+}
+
+Test(header, bad_magic)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    s.data[1] = 'X';
+    expect(&s, VMS_E_BAD_MAGIC);
+    tu_stream_free(&s);
+}
+
+Test(header, garbage_rejected_at_first_byte)
+{
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, NULL, NULL), VMS_OK);
+    size_t used = 99;
+    cr_assert_eq(vms_decoder_feed(d, "G", 1, &used), VMS_E_BAD_MAGIC);
+    cr_assert_eq(vms_decoder_error(d)->offset, 0);
+    cr_assert_eq(used, 0);
+    vms_decoder_free(d);
+}
+
+Test(header, text_mode_damage_named)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    /* CR LF -> LF translation: drop byte 4. */
+    memmove(s.data + 4, s.data + 5, s.len - 5);
+    s.len--;
+    tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_E_BAD_MAGIC);
+    cr_assert(strstr(r.msg, "CR LF") != NULL, "%s", r.msg);
+    cr_assert_eq(r.offset, 4);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+}
+
+Test(header, unsupported_major)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put16(s.data + VMS_H_MAJOR, 2);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_UNSUPPORTED_VERSION);
+    tu_stream_free(&s);
+}
+
+Test(header, newer_minor_with_extension_accepted)
+{
+    /* A 1.1 stream whose header grew by 16 extension bytes still decodes. */
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    uint32_t hl = vms_le32(s.data + VMS_H_LENGTH);
+    uint8_t *n = malloc(s.len + 16);
+    memcpy(n, s.data, hl - 32);
+    memset(n + hl - 32, 0x5a, 16);
+    memcpy(n + hl - 16, s.data + hl - 32, s.len - (hl - 32));
+    free(s.data);
+    s.data = n;
+    s.len += 16;
+    vms_put16(s.data + VMS_H_MINOR, 1);
+    vms_put32(s.data + VMS_H_LENGTH, hl + 16);
+    size_t e = tu_record_offset(&s, 3);
+    vms_put64(s.data + e + VMS_R_HDR + VMS_E_STREAM_BYTES, e);
+    tu_restamp(&s, NULL, 0);
+    tu_result r = tu_decode(s.data, s.len, 3, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    tu_result_free(&r);
+    /* The same growth claimed by a 1.0 header is rejected. */
+    vms_put16(s.data + VMS_H_MINOR, 0);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_HEADER);
+    tu_stream_free(&s);
+}
+
+Test(header, unknown_required_feature)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + VMS_H_FEAT_REQ, 0x100);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_UNKNOWN_FEATURE);
+    tu_stream_free(&s);
+}
+
+Test(header, unknown_optional_feature_ignored)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + VMS_H_FEAT_OPT, 0x80000000u);
+    tu_restamp(&s, NULL, 0);
+    tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+}
+
+Test(header, unknown_algorithms)
+{
+    const size_t fields[] = {VMS_H_CSUM_ALG, VMS_H_AUTH, VMS_H_CODEC};
+    for (int i = 0; i < 3; i++) {
+        tu_stream s = small_stream(VMS_CODEC_NONE);
+        s.data[fields[i]] = 9;
+        tu_restamp(&s, NULL, 0);
+        expect(&s, VMS_E_UNKNOWN_ALGORITHM);
+        tu_stream_free(&s);
+    }
+}
+
+Test(header, codec_contradicts_feature)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    s.data[VMS_H_CODEC] = VMS_CODEC_ZLIB; /* feature flag left clear */
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_HEADER);
+    tu_stream_free(&s);
+}
+
+Test(header, reserved_vendor_space)
+{
+    const uint32_t bad[] = {0x00000001u, 0x7fffffffu, 0x80010000u, 0xffff10deu};
+    for (int i = 0; i < 4; i++) {
+        tu_stream s = small_stream(VMS_CODEC_NONE);
+        vms_put32(s.data + VMS_H_VENDOR, bad[i]);
+        tu_restamp(&s, NULL, 0);
+        expect(&s, VMS_E_BAD_VENDOR_ID);
+        tu_stream_free(&s);
+    }
+    cr_assert_eq(vms_vendor_id_check(VMS_VENDOR_PCI(0x10de)), VMS_OK);
+    cr_assert_eq(vms_vendor_id_check(0), VMS_OK);
+}
+
+Test(header, nonzero_reserved_and_padding)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    s.data[VMS_H_RESERVED] = 1;
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&s);
+
+    /* key id must be zero without auth */
+    s = small_stream(VMS_CODEC_NONE);
+    s.data[VMS_H_KEY_ID + 3] = 1;
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&s);
+
+    /* blob padding */
+    s = tu_encode_blob((const uint8_t *)"abc", 3);
+    s.data[VMS_H_FIXED + 5] = 1;
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&s);
+}
+
+Test(header, header_checksum)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    s.data[VMS_H_STREAM_ID] ^= 1;
+    expect(&s, VMS_E_HEADER_CHECKSUM);
+    tu_stream_free(&s);
+}
+
+Test(header, bad_lengths)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + VMS_H_LENGTH, 100); /* not consistent, not 8-aligned */
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_HEADER);
+    tu_stream_free(&s);
+
+    s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + VMS_H_MAX_RECORD, 0);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_HEADER);
+    tu_stream_free(&s);
+
+    s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + VMS_H_BLOB_LEN, 0xffffffffu);
+    expect(&s, VMS_E_BAD_HEADER);
+    tu_stream_free(&s);
+}
+
+/* ---- limits ------------------------------------------------------------------ */
+
+static void expect_limit(tu_stream *s, vms_limit which, uint64_t v, int code)
+{
+    vms_limits *l;
+    cr_assert_eq(vms_limits_new(&l, NULL), VMS_OK);
+    cr_assert_eq(vms_limits_set(l, which, v), VMS_OK);
+    tu_result r = tu_decode(s->data, s->len, SIZE_MAX, l);
+    cr_assert_eq(r.rc, code, "limit %d=%llu: expected %s got %s (%s)", which,
+                 (unsigned long long)v, vms_strerror(code), vms_strerror(r.rc), r.msg);
+    tu_result_free(&r);
+    vms_limits_free(l);
+}
+
+Test(limits, each_limit_enforced)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE); /* 3 records of 100 */
+    expect_limit(&s, VMS_LIMIT_RECORD_RAW, 99, VMS_E_LIMIT_RECORD);
+    expect_limit(&s, VMS_LIMIT_RECORD_PAYLOAD, 99, VMS_E_LIMIT_RECORD);
+    expect_limit(&s, VMS_LIMIT_TOTAL_BYTES, 4096, VMS_OK == 0 && s.len > 4096 ? VMS_E_LIMIT_TOTAL : VMS_END);
+    expect_limit(&s, VMS_LIMIT_RECORDS, 2, VMS_E_LIMIT_RECORDS);
+    expect_limit(&s, VMS_LIMIT_RECORDS, 3, VMS_END);
+    tu_stream_free(&s);
+
+    uint8_t blob[300] = {0};
+    s = tu_encode_blob(blob, sizeof blob);
+    expect_limit(&s, VMS_LIMIT_BLOB, 299, VMS_E_LIMIT_BLOB);
+    expect_limit(&s, VMS_LIMIT_BLOB, 300, VMS_END);
+    tu_stream_free(&s);
+
+    /* A stream declaring 4 MiB records against a 1 MiB buffer budget. */
+    uint8_t *in = tu_state(10, 1);
+    s = tu_encode(in, 10, 4u << 20, VMS_CODEC_NONE, NULL);
+    expect_limit(&s, VMS_LIMIT_BUFFERED, 1u << 20, VMS_E_LIMIT_RECORD);
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(limits, total_bytes)
+{
+    uint8_t *in = tu_state(20000, 5);
+    tu_stream s = tu_encode(in, 20000, 1000, VMS_CODEC_NONE, NULL);
+    expect_limit(&s, VMS_LIMIT_TOTAL_BYTES, 8192, VMS_E_LIMIT_TOTAL);
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(limits, setters_validate)
+{
+    vms_limits *l;
+    uint64_t lo, hi;
+    cr_assert_eq(vms_limits_new(&l, NULL), VMS_OK);
+    cr_assert_eq(vms_limit_bounds(VMS_LIMIT_RECORD_RAW, &lo, &hi), VMS_OK);
+    cr_assert_eq(vms_limits_set(l, VMS_LIMIT_RECORD_RAW, hi + 1), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_limits_get(l, VMS_LIMIT_RECORD_RAW), vms_limit_default(VMS_LIMIT_RECORD_RAW));
+    cr_assert_eq(vms_limits_set(l, VMS_LIMIT_RECORD_RAW, lo - 1), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_limits_set(l, (vms_limit)77, 5), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_limit_bounds((vms_limit)77, &lo, &hi), VMS_E_INVALID_ARG);
+    vms_limits_free(l);
+    vms_limits_free(NULL);
+}
+
+Test(limits, memory_independent_of_stream_length)
+{
+    uint64_t peak[2];
+    for (int i = 0; i < 2; i++) {
+        size_t n = (i ? 64u : 8u) << 20;
+        uint8_t *in = tu_state(n, 9);
+        tu_stream s = tu_encode(in, n, 1u << 20, VMS_CODEC_ZLIB, NULL);
+        tu_result r = tu_decode_nocopy(s.data, s.len, 65536, &peak[i]);
+        cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+        tu_result_free(&r);
+        tu_stream_free(&s);
+        free(in);
+    }
+    cr_assert_eq(peak[0], peak[1], "peak %llu vs %llu", (unsigned long long)peak[0],
+                 (unsigned long long)peak[1]);
+    cr_assert_lt(peak[1], 3u << 20, "peak %llu", (unsigned long long)peak[1]);
+}
+
+/* ---- record rejections ------------------------------------------------------ */
+
+Test(record, checksum)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    s.data[tu_record_offset(&s, 1) + VMS_R_HDR + 5] ^= 0x10;
+    expect(&s, VMS_E_RECORD_CHECKSUM);
+    tu_stream_free(&s);
+}
+
+Test(record, no_byte_of_a_bad_record_delivered)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    s.data[tu_record_offset(&s, 1) + VMS_R_HDR + 99] ^= 0x01; /* last payload byte */
+    tu_result r = tu_decode(s.data, s.len, 1, NULL);
+    cr_assert_eq(r.rc, VMS_E_RECORD_CHECKSUM);
+    cr_assert_eq(r.records, 1, "only record 0 may be delivered");
+    cr_assert_eq(r.err_record, 1);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+}
+
+Test(record, sequence_drop_duplicate_reorder)
+{
+    tu_stream base = small_stream(VMS_CODEC_NONE);
+    size_t r0 = tu_record_offset(&base, 0), r1 = tu_record_offset(&base, 1),
+           r2 = tu_record_offset(&base, 2);
+    size_t rl = r1 - r0;
+    /* drop record 1 */
+    tu_stream s = tu_copy(&base);
+    memmove(s.data + r1, s.data + r2, s.len - r2);
+    s.len -= rl;
+    expect(&s, VMS_E_BAD_SEQUENCE);
+    tu_stream_free(&s);
+    /* duplicate record 0 */
+    s = tu_splice(&base, r1, base.data + r0, rl);
+    expect(&s, VMS_E_BAD_SEQUENCE);
+    tu_stream_free(&s);
+    /* swap records 0 and 1 */
+    s = tu_copy(&base);
+    memcpy(s.data + r0, base.data + r1, rl);
+    memcpy(s.data + r1, base.data + r0, rl);
+    expect(&s, VMS_E_BAD_SEQUENCE);
+    tu_stream_free(&s);
+    /* a valid-looking renumbered drop still fails at END (chain/count) */
+    s = tu_copy(&base);
+    memmove(s.data + r1, s.data + r2, s.len - r2);
+    s.len -= rl;
+    vms_put64(s.data + r1 + VMS_R_SEQ, 1);
+    tu_restamp_records_only(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_SEQUENCE); /* END seq is still 3 */
+    tu_stream_free(&s);
+    tu_stream_free(&base);
+}
+
+Test(record, unknown_mandatory_type)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put16(s.data + tu_record_offset(&s, 1) + VMS_R_TYPE, 0x4444);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_UNKNOWN_RECORD);
+    tu_stream_free(&s);
+}
+
+Test(record, unknown_optional_type_skipped)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    size_t r1 = tu_record_offset(&s, 1);
+    vms_put16(s.data + r1 + VMS_R_TYPE, 0x4444);
+    vms_put16(s.data + r1 + VMS_R_FLAGS, VMS_RF_OPTIONAL);
+    /* END counts only state bytes: 200 now */
+    size_t e = tu_record_offset(&s, 3);
+    vms_put64(s.data + e + VMS_R_HDR + VMS_E_RAW_BYTES, 200);
+    tu_restamp(&s, NULL, 0);
+    tu_result r = tu_decode(s.data, s.len, 7, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(r.records, 2);
+    cr_assert_eq(r.log[1].offset, 200);
+    tu_result_free(&r);
+    /* ... but its checksum is still verified */
+    s.data[r1 + VMS_R_HDR] ^= 1;
+    expect(&s, VMS_E_RECORD_CHECKSUM);
+    tu_stream_free(&s);
+}
+
+Test(record, unknown_flags)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put16(s.data + tu_record_offset(&s, 0) + VMS_R_FLAGS, 0x0100);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_RECORD_FLAGS);
+    tu_stream_free(&s);
+    /* compressed flag in a stream without codec */
+    s = small_stream(VMS_CODEC_NONE);
+    vms_put16(s.data + tu_record_offset(&s, 0) + VMS_R_FLAGS, VMS_RF_COMPRESSED);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_RECORD_FLAGS);
+    tu_stream_free(&s);
+}
+
+Test(record, reserved_and_padding)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + tu_record_offset(&s, 0) + VMS_R_RESERVED, 1);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&s);
+    /* 100-byte payload has 4 bytes of padding */
+    s = small_stream(VMS_CODEC_NONE);
+    s.data[tu_record_offset(&s, 0) + VMS_R_HDR + 101] = 7;
+    expect(&s, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&s);
+}
+
+Test(record, lengths)
+{
+    /* uncompressed with raw_len != wire_len */
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + tu_record_offset(&s, 0) + VMS_R_RAW_LEN, 101);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_LENGTH);
+    tu_stream_free(&s);
+    /* wire_len beyond the stream's declared max record */
+    s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + tu_record_offset(&s, 0) + VMS_R_WIRE_LEN, 101);
+    vms_put32(s.data + tu_record_offset(&s, 0) + VMS_R_RAW_LEN, 101);
+    expect(&s, VMS_E_BAD_LENGTH);
+    tu_stream_free(&s);
+    /* empty state record */
+    s = small_stream(VMS_CODEC_NONE);
+    size_t r0 = tu_record_offset(&s, 0);
+    vms_put32(s.data + r0 + VMS_R_WIRE_LEN, 0);
+    vms_put32(s.data + r0 + VMS_R_RAW_LEN, 0);
+    expect(&s, VMS_E_BAD_LENGTH);
+    tu_stream_free(&s);
+}
+
+Test(record, offset_overflow)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put64(s.data + tu_record_offset(&s, 2) + VMS_R_OFFSET, UINT64_MAX - 50);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_OFFSET);
+    tu_stream_free(&s);
+}
+
+Test(record, phase_backwards)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    vms_put32(s.data + tu_record_offset(&s, 0) + VMS_R_PHASE, 5);
+    vms_put32(s.data + tu_record_offset(&s, 1) + VMS_R_PHASE, 4);
+    tu_restamp(&s, NULL, 0);
+    expect(&s, VMS_E_BAD_PHASE);
+    tu_stream_free(&s);
+}
+
+/* ---- compression --------------------------------------------------------------- */
+
+/* Replaces record 0's payload with a zlib stream of `content` (clen bytes
+ * declared raw_len), restamped. */
+static tu_stream zlib_record(const uint8_t *content, size_t clen, uint32_t raw_len,
+                             const uint8_t *extra, size_t extra_len)
+{
+    uint8_t comp[4096];
+    size_t n = tu_zlib(content, clen, comp, sizeof comp);
+    if (extra_len)
+        memcpy(comp + n, extra, extra_len);
+    n += extra_len;
+    return tu_single_record(VMS_CODEC_ZLIB, VMS_RF_COMPRESSED, comp, n, raw_len, 4096);
+}
+
+Test(compression, exact_length_enforced)
+{
+    uint8_t z[1000];
+    memset(z, 0, sizeof z);
+    tu_stream s = zlib_record(z, 1000, 1000, NULL, 0);
+    tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(r.len, 1000);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+
+    s = zlib_record(z, 1000, 999, NULL, 0); /* more than declared: bomb */
+    expect(&s, VMS_E_BAD_COMPRESSION);
+    tu_stream_free(&s);
+    s = zlib_record(z, 1000, 1001, NULL, 0); /* less than declared */
+    expect(&s, VMS_E_BAD_COMPRESSION);
+    tu_stream_free(&s);
+    s = zlib_record(z, 1000, 1000, (const uint8_t *)"xy", 2); /* trailing */
+    expect(&s, VMS_E_BAD_COMPRESSION);
+    tu_stream_free(&s);
+}
+
+Test(compression, bomb_is_bounded)
+{
+    /* 4 MiB of zeros compress to ~4 KiB; declared 4096 raw: the decoder
+     * inflates at most 4096 bytes and rejects. */
+    size_t big = 4u << 20;
+    uint8_t *z = calloc(1, big);
+    uint8_t *comp = malloc(big);
+    size_t n = tu_zlib(z, big, comp, big);
+    cr_assert_lt(n, 4096);
+    tu_stream s = tu_single_record(VMS_CODEC_ZLIB, VMS_RF_COMPRESSED, comp, n, 4096, 4096);
+    uint64_t peak;
+    tu_result r = tu_decode_nocopy(s.data, s.len, SIZE_MAX, &peak);
+    cr_assert_eq(r.rc, VMS_E_BAD_COMPRESSION, "%s", r.msg);
+    cr_assert_lt(peak, 128u << 10);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+    free(z);
+    free(comp);
+}
+
+Test(compression, invalid_data_and_noncanonical_lengths)
+{
+    uint8_t junk[50];
+    memset(junk, 0x33, sizeof junk);
+    tu_stream s = tu_single_record(VMS_CODEC_ZLIB, VMS_RF_COMPRESSED, junk, 50, 100, 4096);
+    expect(&s, VMS_E_BAD_COMPRESSION);
+    tu_stream_free(&s);
+    /* compressed but not smaller */
+    s = tu_single_record(VMS_CODEC_ZLIB, VMS_RF_COMPRESSED, junk, 50, 50, 4096);
+    expect(&s, VMS_E_BAD_LENGTH);
+    tu_stream_free(&s);
+}
+
+/* ---- END, truncation, trailing data ------------------------------------------ */
+
+Test(end, counts_and_chain)
+{
+    const size_t fields[] = {VMS_E_RECORDS, VMS_E_RAW_BYTES, VMS_E_STREAM_BYTES};
+    for (int i = 0; i < 3; i++) {
+        tu_stream s = small_stream(VMS_CODEC_NONE);
+        size_t e = tu_record_offset(&s, 3);
+        s.data[e + VMS_R_HDR + fields[i]] ^= 1;
+        tu_restamp(&s, NULL, 0);
+        expect(&s, VMS_E_BAD_END);
+        tu_stream_free(&s);
+    }
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    size_t e = tu_record_offset(&s, 3);
+    s.data[e + VMS_R_HDR + VMS_E_CHAIN] ^= 1;
+    tu_restamp_records_only(&s, NULL, 0); /* END checksum fixed, chain wrong */
+    expect(&s, VMS_E_CHAIN_MISMATCH);
+    tu_stream_free(&s);
+}
+
+Test(end, every_truncation)
+{
+    tu_stream s = small_stream(VMS_CODEC_ZLIB);
+    for (size_t cut = 0; cut < s.len; cut++) {
+        tu_result r = tu_decode(s.data, cut, SIZE_MAX, NULL);
+        cr_assert_eq(r.rc, VMS_E_TRUNCATED, "cut at %zu: %s", cut, vms_strerror(r.rc));
+        cr_assert_eq(r.commits, 0);
+        cr_assert_eq(r.aborts, 1);
+        tu_result_free(&r);
+    }
+    tu_stream_free(&s);
+}
+
+Test(end, trailing_data)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    tu_stream t = tu_splice(&s, s.len, (const uint8_t *)"\0", 1);
+    expect(&t, VMS_E_TRAILING_DATA);
+    /* Fed after VMS_END in a separate call. */
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, NULL, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_feed(d, s.data, s.len, NULL), VMS_END);
+    cr_assert_eq(vms_decoder_feed(d, "x", 1, NULL), VMS_E_TRAILING_DATA);
+    cr_assert_eq(vms_decoder_finish(d), VMS_E_TRAILING_DATA);
+    vms_decoder_free(d);
+    /* Two streams spliced back to back. */
+    tu_stream two = tu_splice(&s, s.len, s.data, s.len);
+    expect(&two, VMS_E_TRAILING_DATA);
+    tu_stream_free(&two);
+    tu_stream_free(&t);
+    tu_stream_free(&s);
+}
+
+Test(end, every_bit_flip_rejected)
+{
+    tu_stream s = small_stream(VMS_CODEC_ZLIB);
+    for (size_t i = 0; i < s.len; i++) {
+        for (int b = 0; b < 8; b++) {
+            s.data[i] ^= (uint8_t)(1u << b);
+            tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+            cr_assert(r.rc < 0, "flip of byte %zu bit %d accepted", i, b);
+            cr_assert_eq(r.commits, 0);
+            tu_result_free(&r);
+            s.data[i] ^= (uint8_t)(1u << b);
+        }
+    }
+    tu_stream_free(&s);
+}
+
+/* ---- API behaviour ------------------------------------------------------------- */
+
+Test(api, error_is_sticky)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    s.data[tu_record_offset(&s, 0) + VMS_R_HDR] ^= 1;
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, NULL, NULL), VMS_OK);
+    size_t used;
+    cr_assert_eq(vms_decoder_feed(d, s.data, s.len, &used), VMS_E_RECORD_CHECKSUM);
+    uint64_t off = vms_decoder_error(d)->offset;
+    cr_assert_eq(vms_decoder_feed(d, s.data, 10, &used), VMS_E_RECORD_CHECKSUM);
+    cr_assert_eq(used, 0);
+    cr_assert_eq(vms_decoder_finish(d), VMS_E_RECORD_CHECKSUM);
+    cr_assert_eq(vms_decoder_error(d)->offset, off);
+    cr_assert_eq(vms_decoder_complete(d), 0);
+    vms_decoder_free(d);
+    tu_stream_free(&s);
+}
+
+static int count_cb(void *ctx, const vms_stream_summary *sum)
+{
+    (void)sum;
+    ++*(int *)ctx;
+    return 0;
+}
+
+static int count_abort(void *ctx, const vms_error_info *e)
+{
+    (void)e;
+    *(int *)ctx += 100;
+    return 0;
+}
+
+Test(api, commit_only_at_finish_and_once)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    int n = 0;
+    vms_decoder_callbacks cb = {.on_commit = count_cb, .on_abort = count_abort, .ctx = &n};
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_feed(d, s.data, s.len, NULL), VMS_END);
+    cr_assert_eq(n, 0, "commit must wait for finish");
+    cr_assert_eq(vms_decoder_finish(d), VMS_END);
+    cr_assert_eq(vms_decoder_finish(d), VMS_END);
+    cr_assert_eq(n, 1);
+    const vms_stream_summary *sum = vms_decoder_summary(d);
+    cr_assert_not_null(sum);
+    cr_assert_eq(sum->records, 3);
+    cr_assert_eq(sum->raw_bytes, 300);
+    cr_assert_eq(sum->stream_bytes, s.len);
+    vms_decoder_free(d);
+    cr_assert_eq(n, 1, "no abort after commit");
+    tu_stream_free(&s);
+}
+
+Test(api, abort_on_free_when_incomplete)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    int n = 0;
+    vms_decoder_callbacks cb = {.on_commit = count_cb, .on_abort = count_abort, .ctx = &n};
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_feed(d, s.data, s.len - 1, NULL), VMS_OK);
+    vms_decoder_free(d);
+    cr_assert_eq(n, 100);
+    tu_stream_free(&s);
+}
+
+static int refuse_record(void *ctx, const vms_record *r)
+{
+    (void)ctx;
+    return r->index == 1;
+}
+
+Test(api, callback_refusal)
+{
+    tu_stream s = small_stream(VMS_CODEC_NONE);
+    int n = 0;
+    vms_decoder_callbacks cb = {.on_record = refuse_record, .on_commit = count_cb,
+                                .on_abort = count_abort, .ctx = &n};
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_feed(d, s.data, s.len, NULL), VMS_E_CALLBACK);
+    cr_assert_eq(n, 100);
+    cr_assert_eq(vms_decoder_error(d)->record, 1);
+    vms_decoder_free(d);
+    tu_stream_free(&s);
+}
+
+Test(api, invalid_arguments)
+{
+    cr_assert_eq(vms_decoder_new(NULL, NULL, NULL, NULL), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_encoder_new(NULL, vms_sink_membuf, NULL, NULL), VMS_E_INVALID_ARG);
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, NULL, NULL, NULL), VMS_E_INVALID_ARG);
+    vms_membuf mb = {0};
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, 0), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_encoder_set_record_size(e, VMS_MAX_RECORD_BYTES + 1), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_encoder_set_vendor(e, 0x12345678u), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_encoder_set_compression(e, (vms_codec)9, 0), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, NULL, 5), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_encoder_write(e, 0, UINT64_MAX, 0, "ab", 2), VMS_E_BAD_OFFSET);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, 10), VMS_E_STATE);
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, "ab", 2), VMS_E_STATE);
+    cr_assert_eq(vms_encoder_finish(e), VMS_E_STATE);
+    vms_encoder_free(e);
+    vms_membuf_release(&mb);
+    vms_encoder_free(NULL);
+    vms_decoder_free(NULL);
+}
+
+static int failing_sink(void *ctx, const void *b, size_t n)
+{
+    (void)b;
+    size_t *left = ctx;
+    if (*left < n)
+        return -1;
+    *left -= n;
+    return 0;
+}
+
+Test(api, sink_failure_is_sticky)
+{
+    size_t left = 100;
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, failing_sink, &left, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, "abc", 3), VMS_E_IO);
+    cr_assert_eq(vms_encoder_finish(e), VMS_E_IO);
+    cr_assert_eq(vms_encoder_error(e)->code, VMS_E_IO);
+    vms_encoder_free(e);
+}
+
+Test(api, strerror_and_categories)
+{
+    cr_assert_str_eq(vms_strerror(VMS_E_BAD_MAGIC), "VMS_E_BAD_MAGIC");
+    cr_assert_str_eq(vms_strerror(VMS_OK), "VMS_OK");
+    cr_assert_str_eq(vms_strerror(-9999), "VMS_E_UNKNOWN_STATUS");
+    cr_assert_eq(vms_error_category_of(VMS_E_NOMEM), VMS_CAT_USAGE);
+    cr_assert_eq(vms_error_category_of(VMS_E_TRUNCATED), VMS_CAT_FORMAT);
+    cr_assert_eq(vms_error_category_of(VMS_E_RECORD_CHECKSUM), VMS_CAT_INTEGRITY);
+    cr_assert_eq(vms_error_category_of(VMS_E_LIMIT_TOTAL), VMS_CAT_LIMIT);
+    cr_assert_eq(vms_error_category_of(VMS_E_MAC_MISMATCH), VMS_CAT_POLICY);
+    cr_assert_eq(vms_error_category_of(VMS_END), VMS_CAT_NONE);
+    cr_assert(vms_is_error(VMS_E_IO));
+    cr_assert(!vms_is_error(VMS_END));
+    cr_assert_str_eq(vms_version(), VMS_VERSION_STRING);
+    cr_assert_eq(vms_version_number(), VMS_VERSION_NUMBER);
+}
+
+/* Fail the i-th allocation for every i: no crash, a clean error, no leak
+ * (ASan runs check leaks). */
+Test(api, allocation_failure_sweep)
+{
+    uint8_t *in = tu_state(5000, 2);
+    for (int codec = 0; codec <= 2; codec++) {
+        if (!vms_codec_available((vms_codec)codec))
+            continue;
+        tu_stream good = tu_encode(in, 5000, 1024, (vms_codec)codec, NULL);
+        for (int fail_at = 0; fail_at < 200; fail_at++) {
+            tu_failmem fm = {.fail_at = fail_at};
+            vms_allocator a = tu_failmem_allocator(&fm);
+            /* encoder */
+            vms_membuf mb = {0};
+            vms_encoder *e = NULL;
+            int rc = vms_encoder_new(&e, vms_sink_membuf, &mb, &a);
+            if (rc == VMS_OK) {
+                vms_encoder_set_stream_id(e, tu_sid);
+                vms_encoder_set_record_size(e, 1024);
+                vms_encoder_set_compression(e, (vms_codec)codec, 0);
+                rc = vms_encoder_write(e, 0, 0, 0, in, 5000);
+                if (rc == VMS_OK)
+                    rc = vms_encoder_finish(e);
+                cr_assert(rc == VMS_OK || rc == VMS_E_NOMEM || rc == VMS_E_IO,
+                          "encoder: %s", vms_strerror(rc));
+                vms_encoder_free(e);
+            }
+            vms_membuf_release(&mb);
+            /* decoder */
+            vms_decoder *d = NULL;
+            rc = vms_decoder_new(&d, NULL, NULL, &a);
+            if (rc == VMS_OK) {
+                rc = vms_decoder_feed(d, good.data, good.len, NULL);
+                cr_assert(rc == VMS_END || rc == VMS_E_NOMEM || rc == VMS_E_LIMIT_RECORD,
+                          "decoder: %s", vms_strerror(rc));
+                vms_decoder_free(d);
+            }
+            cr_assert_eq(fm.live, 0, "leak at fail_at=%d codec=%d", fail_at, codec);
+        }
+        tu_stream_free(&good);
+    }
+    free(in);
+}
+
+/* ---- MAC mode ---------------------------------------------------------------------- */
+
+Test(mac, roundtrip_and_rejections)
+{
+    uint8_t key[32], other[32], kid[8] = {1, 2, 3, 4, 5, 6, 7, 8}, kid2[8] = {9};
+    for (int i = 0; i < 32; i++) {
+        key[i] = (uint8_t)i;
+        other[i] = (uint8_t)(i + 1);
+    }
+    uint8_t *in = tu_state(3000, 4);
+    tu_mac mk = {key, 32, kid};
+    tu_stream s = tu_encode(in, 3000, 1000, VMS_CODEC_NONE, &mk);
+    cr_assert_eq(s.data[VMS_H_AUTH], VMS_AUTH_MAC);
+
+    tu_result r = tu_decode_mac(s.data, s.len, &mk, VMS_AUTH_MAC);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert(memcmp(r.data, in, 3000) == 0);
+    tu_result_free(&r);
+
+    tu_mac wrong = {other, 32, kid};
+    r = tu_decode_mac(s.data, s.len, &wrong, VMS_AUTH_NONE);
+    cr_assert_eq(r.rc, VMS_E_MAC_MISMATCH, "%s", r.msg);
+    tu_result_free(&r);
+
+    tu_mac wrong_id = {key, 32, kid2};
+    r = tu_decode_mac(s.data, s.len, &wrong_id, VMS_AUTH_NONE);
+    cr_assert_eq(r.rc, VMS_E_UNKNOWN_KEY, "%s", r.msg);
+    tu_result_free(&r);
+
+    r = tu_decode_mac(s.data, s.len, NULL, VMS_AUTH_NONE);
+    cr_assert_eq(r.rc, VMS_E_UNKNOWN_KEY, "%s", r.msg);
+    tu_result_free(&r);
+
+    /* modified payload byte, recomputing the plain checksum is not enough */
+    tu_stream t = tu_copy(&s);
+    t.data[tu_record_offset(&t, 1) + VMS_R_HDR + 3] ^= 4;
+    r = tu_decode_mac(t.data, t.len, &mk, VMS_AUTH_MAC);
+    cr_assert_eq(r.rc, VMS_E_MAC_MISMATCH, "%s", r.msg);
+    tu_result_free(&r);
+    tu_stream_free(&t);
+
+    /* stripped: rewritten as an unauthenticated stream */
+    t = tu_copy(&s);
+    t.data[VMS_H_AUTH] = VMS_AUTH_NONE;
+    memset(t.data + VMS_H_KEY_ID, 0, 8);
+    tu_restamp(&t, NULL, 0);
+    r = tu_decode_mac(t.data, t.len, &mk, VMS_AUTH_MAC);
+    cr_assert_eq(r.rc, VMS_E_AUTH_REQUIRED, "%s", r.msg);
+    tu_result_free(&r);
+    tu_stream_free(&t);
+
+    /* a record spliced from another stream MAC'd with the same key */
+    uint8_t sid2[16] = {0xee};
+    tu_stream o = tu_encode_sid(in, 3000, 1000, &mk, sid2);
+    t = tu_copy(&s);
+    size_t r1 = tu_record_offset(&t, 1), r2 = tu_record_offset(&t, 2);
+    memcpy(t.data + r1, o.data + tu_record_offset(&o, 1), r2 - r1);
+    r = tu_decode_mac(t.data, t.len, &mk, VMS_AUTH_MAC);
+    cr_assert_eq(r.rc, VMS_E_MAC_MISMATCH, "%s", r.msg);
+    cr_assert_eq(r.records, 1);
+    tu_result_free(&r);
+    tu_stream_free(&t);
+    tu_stream_free(&o);
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(mac, libb2_keyed_known_answers)
+{
+    /* BLAKE2b-512 keyed KAT (key = 00..3f): empty input and input 00. */
+    uint8_t key[64], out[64], in0 = 0;
+    for (int i = 0; i < 64; i++)
+        key[i] = (uint8_t)i;
+    static const uint8_t kat0[8] = {0x10, 0xeb, 0xb6, 0x77, 0x00, 0xb1, 0x86, 0x8e};
+    static const uint8_t kat1[8] = {0x96, 0x1f, 0x6d, 0xd1, 0xe4, 0xdd, 0x30, 0xf6};
+    cr_assert_eq(vms_blake2b_keyed(out, 64, "", 0, key, 64), 0);
+    cr_assert(memcmp(out, kat0, 8) == 0);
+    cr_assert_eq(vms_blake2b_keyed(out, 64, &in0, 1, key, 64), 0);
+    cr_assert(memcmp(out, kat1, 8) == 0);
+}
