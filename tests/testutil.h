@@ -171,8 +171,11 @@ static TU_UNUSED void tu_restamp_ex(tu_stream *s, const uint8_t *key, size_t key
         if (off + VMS_R_HDR + wl > s->len)
             break;
         bool end = vms_le16(r + VMS_R_TYPE) == VMS_REC_END;
-        if (end && fix_chain && wl == VMS_END_PAYLOAD)
+        if (end && fix_chain && wl >= VMS_END_PAYLOAD)
             memcpy(r + VMS_R_HDR + VMS_E_CHAIN, chain, 32);
+        if (vms_le16(r + VMS_R_TYPE) == VMS_REC_CHECKPOINT && fix_chain &&
+            wl == VMS_CHECKPOINT_PAYLOAD)
+            memcpy(r + VMS_R_HDR + VMS_C_CHAIN, chain, 32);
         vms_make_prefix(prefix, s->data + VMS_H_STREAM_ID, hd, r);
         vms_digest_record(r + VMS_R_CHECKSUM, prefix, r + VMS_R_HDR, wl, key, keylen);
         vms_chain_step(chain, r + VMS_R_CHECKSUM);

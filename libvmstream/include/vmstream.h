@@ -114,6 +114,8 @@ typedef enum vms_status {
     VMS_E_LIMIT_RECORDS = -172,      /* more records than the record-count limit */
     VMS_E_LIMIT_BLOB = -173,         /* device-version blob larger than its limit */
     VMS_E_LIMIT_HEADER = -174,       /* header larger than its limit */
+    VMS_E_LIMIT_BUFFERED = -175,     /* state awaiting a signature exceeds the
+                                        buffer limit (checkpoints too sparse) */
 
     /* -190 .. -219: policy, compatibility and authenticity */
     VMS_E_INCOMPATIBLE = -190,       /* the stream's device is not acceptable */
@@ -190,7 +192,38 @@ typedef enum vms_auth_mode {
 #define VMS_STREAM_ID_BYTES 16
 #define VMS_KEY_ID_BYTES 8
 #define VMS_DIGEST_BYTES 32
-#define VMS_MAC_KEY_BYTES 32
+#define VMS_MAC_KEY_BYTES 32 /* recommended MAC key size; 16..64 accepted */
+#define VMS_ED25519_KEY_BYTES 32
+#define VMS_MAX_VERIFY_KEYS 8
+
+/* Key id of a key: the first 8 bytes of BLAKE2b-256("libvmstream key id v1"
+ * || key).  For a MAC key pass the secret key; for Ed25519 the public key.
+ * key_len is 1..64.  Thread-safe. */
+VMS_API void vms_key_id(const uint8_t *key, size_t key_len,
+                        uint8_t id[VMS_KEY_ID_BYTES]);
+
+/* Ed25519 keys (OpenSSL 3).  Raw keys are 32 bytes.  Each returns
+ * VMS_E_UNSUPPORTED when the library was built without OpenSSL, and
+ * VMS_E_BAD_KEY for a key it cannot parse or use.  OpenSSL allocates through
+ * its own allocator, not a vms_allocator.  Thread-safe. */
+/* Draws a new private key from the OS CSPRNG and computes its public key. */
+VMS_API vms_status vms_ed25519_keygen(uint8_t priv[VMS_ED25519_KEY_BYTES],
+                                      uint8_t pub[VMS_ED25519_KEY_BYTES]);
+VMS_API vms_status vms_ed25519_public_key(const uint8_t priv[VMS_ED25519_KEY_BYTES],
+                                          uint8_t pub[VMS_ED25519_KEY_BYTES]);
+/* Parses an unencrypted PKCS#8 private key / SubjectPublicKeyInfo public key
+ * in PEM (len bytes, at most 64 KiB; need not be NUL-terminated).  Any other
+ * key type is VMS_E_BAD_KEY. */
+VMS_API vms_status vms_ed25519_parse_private_pem(const char *pem, size_t len,
+                                                 uint8_t priv[VMS_ED25519_KEY_BYTES]);
+VMS_API vms_status vms_ed25519_parse_public_pem(const char *pem, size_t len,
+                                                uint8_t pub[VMS_ED25519_KEY_BYTES]);
+/* Writes a key as NUL-terminated PEM into buf (cap bytes).  *needed gets the
+ * size required including the NUL; VMS_E_INVALID_ARG if cap is too small. */
+VMS_API vms_status vms_ed25519_private_pem(const uint8_t priv[VMS_ED25519_KEY_BYTES],
+                                           char *buf, size_t cap, size_t *needed);
+VMS_API vms_status vms_ed25519_public_pem(const uint8_t pub[VMS_ED25519_KEY_BYTES],
+                                          char *buf, size_t cap, size_t *needed);
 
 /* ------------------------------------------------------------------------ */
 /* Limits                                                                    */
@@ -343,6 +376,15 @@ VMS_API const vms_stream_summary *vms_decoder_summary(const vms_decoder *dec);
  * = accept everything; VMS_AUTH_MAC = MAC or signature; VMS_AUTH_ED25519 =
  * signature only).  Must be called before the first feed. */
 VMS_API vms_status vms_decoder_require_auth(vms_decoder *dec, vms_auth_mode mode);
+/* Adds an accepted Ed25519 public key (copied; up to VMS_MAX_VERIFY_KEYS).
+ * A signed stream is accepted only if its header's key id is that of one of
+ * these keys, and every checkpoint and the END record carry a valid
+ * signature by it.  State of a signed stream is held (bounded by
+ * VMS_LIMIT_BUFFERED) until the checkpoint that covers it verifies, then
+ * delivered.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE, VMS_E_UNSUPPORTED
+ * (built without OpenSSL), VMS_E_BAD_KEY (not a valid public key). */
+VMS_API vms_status vms_decoder_add_ed25519_key(vms_decoder *dec,
+                                               const uint8_t pub[VMS_ED25519_KEY_BYTES]);
 /* Policy: refuse streams whose format minor is below min_minor. */
 VMS_API vms_status vms_decoder_require_format(vms_decoder *dec, uint16_t min_minor);
 /* Sets the key for MAC-mode streams (copied).  key_id identifies it; a
@@ -390,6 +432,18 @@ VMS_API vms_status vms_encoder_set_compression(vms_encoder *enc, vms_codec codec
 VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
                                            size_t key_len,
                                            const uint8_t key_id[VMS_KEY_ID_BYTES]);
+
+/* Signature mode: Ed25519 with this private key (copied); the header's key
+ * id is vms_key_id() of its public key.  The encoder writes a signed
+ * checkpoint whenever the state since the previous one would exceed the
+ * checkpoint interval, and signs the END record.  VMS_E_UNSUPPORTED without
+ * OpenSSL; VMS_E_BAD_KEY for an unusable key. */
+VMS_API vms_status vms_encoder_set_ed25519_key(vms_encoder *enc,
+                                               const uint8_t priv[VMS_ED25519_KEY_BYTES]);
+/* State bytes between signed checkpoints, 1 KiB .. 1 GiB (default 4 MiB).
+ * A decoder buffers up to this much (plus one record) before it can verify
+ * and deliver it, so keep it within the receivers' VMS_LIMIT_BUFFERED. */
+VMS_API vms_status vms_encoder_set_checkpoint_interval(vms_encoder *enc, size_t bytes);
 
 /* Appends len bytes of state for section, starting at offset, in the given
  * phase, split into records of the configured size.  Phases must not

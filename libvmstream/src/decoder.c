@@ -68,6 +68,10 @@ struct vms_decoder {
     uint8_t key[VMS_KEY_MAX];
     size_t keylen;
     uint8_t key_id[VMS_KEY_ID_BYTES];
+    uint8_t vkeys[VMS_MAX_VERIFY_KEYS][VMS_ED25519_KEY_BYTES];
+    uint8_t vkey_ids[VMS_MAX_VERIFY_KEYS][VMS_KEY_ID_BYTES];
+    size_t nvkeys;
+    const uint8_t *vkey; /* the key the stream names, in signature mode */
 
     /* header */
     uint8_t fixed[VMS_H_FIXED];
@@ -91,7 +95,17 @@ struct vms_decoder {
     uint8_t chain[VMS_DIGEST_BYTES];
     vms_stream_summary sum;
     bool have_sum;
+
+    /* signature mode: verified records held until a signature covers them.
+     * Entries: a pend_meta, then the data, padded to 8. */
+    uint8_t *pend;
+    size_t pend_len, pend_cap;
 };
+
+typedef struct pend_meta {
+    uint64_t index, offset, stream_offset;
+    uint32_t section, phase, len, pad;
+} pend_meta;
 
 static void *counted_alloc(void *opaque, size_t size)
 {
@@ -188,6 +202,7 @@ void vms_decoder_free(vms_decoder *d)
     vms_free(&d->bufmem, d->hdr);
     vms_free(&d->bufmem, d->wire);
     vms_free(&d->bufmem, d->raw);
+    vms_free(&d->bufmem, d->pend);
     memset(d->key, 0, sizeof d->key);
     vms_mem m = d->mem;
     vms_free(&m, d);
@@ -229,6 +244,23 @@ vms_status vms_decoder_set_mac_key(vms_decoder *d, const uint8_t *key, size_t ke
     d->keylen = key_len;
     memcpy(d->key_id, key_id, VMS_KEY_ID_BYTES);
     d->have_key = true;
+    return VMS_OK;
+}
+
+vms_status vms_decoder_add_ed25519_key(vms_decoder *d,
+                                       const uint8_t pub[VMS_ED25519_KEY_BYTES])
+{
+    if (!d || !pub)
+        return VMS_E_INVALID_ARG;
+    if (!configurable(d))
+        return VMS_E_STATE;
+    if (!vms_have_ed25519())
+        return VMS_E_UNSUPPORTED;
+    if (d->nvkeys == VMS_MAX_VERIFY_KEYS)
+        return VMS_E_INVALID_ARG;
+    memcpy(d->vkeys[d->nvkeys], pub, VMS_ED25519_KEY_BYTES);
+    vms_key_id(pub, VMS_ED25519_KEY_BYTES, d->vkey_ids[d->nvkeys]);
+    d->nvkeys++;
     return VMS_OK;
 }
 
@@ -284,10 +316,22 @@ static int header_fixed_done(vms_decoder *d)
                     "stream authentication is '%s' but this receiver requires at "
                     "least '%s'", names[h->auth_mode], names[d->require_auth]);
     }
-    if (h->auth_mode == VMS_AUTH_ED25519)
-        return FAIL(d, VMS_E_UNSUPPORTED, VMS_H_AUTH, R,
-                    "stream is signed (Ed25519) but this decoder has no "
-                    "verification key configured");
+    if (h->auth_mode == VMS_AUTH_ED25519) {
+        if (!vms_have_ed25519())
+            return FAIL(d, VMS_E_UNSUPPORTED, VMS_H_AUTH, R,
+                        "stream is signed (Ed25519) but this library was built "
+                        "without OpenSSL");
+        for (size_t i = 0; i < d->nvkeys && !d->vkey; i++)
+            if (memcmp(d->vkey_ids[i], h->key_id, VMS_KEY_ID_BYTES) == 0)
+                d->vkey = d->vkeys[i];
+        if (!d->vkey)
+            return FAIL(d, VMS_E_UNKNOWN_KEY, VMS_H_KEY_ID, R,
+                        "stream is signed by key id %02x%02x%02x%02x%02x%02x%02x%02x, "
+                        "which is not among the %zu accepted verification keys",
+                        h->key_id[0], h->key_id[1], h->key_id[2], h->key_id[3],
+                        h->key_id[4], h->key_id[5], h->key_id[6], h->key_id[7],
+                        d->nvkeys);
+    }
     if (h->auth_mode == VMS_AUTH_MAC) {
         if (!d->have_key)
             return FAIL(d, VMS_E_UNKNOWN_KEY, VMS_H_KEY_ID, R,
@@ -397,28 +441,41 @@ static int record_head_done(vms_decoder *d)
                     "limit of %llu", (unsigned long long)n, c->wire_len,
                     (unsigned long long)d->lim[VMS_LIMIT_RECORD_PAYLOAD]);
     c->body_len = (size_t)vms_pad8(c->wire_len);
-    uint64_t end = s + VMS_R_HDR + c->body_len;
-    if (end > d->lim[VMS_LIMIT_TOTAL_BYTES])
+    uint64_t rec_end = s + VMS_R_HDR + c->body_len;
+    if (rec_end > d->lim[VMS_LIMIT_TOTAL_BYTES])
         return FAIL(d, VMS_E_LIMIT_TOTAL, s + VMS_R_WIRE_LEN, n,
                     "record %llu would end the stream at byte %llu, beyond the total "
-                    "limit of %llu", (unsigned long long)n, (unsigned long long)end,
+                    "limit of %llu", (unsigned long long)n, (unsigned long long)rec_end,
                     (unsigned long long)d->lim[VMS_LIMIT_TOTAL_BYTES]);
 
-    if (c->type == VMS_REC_END) {
+    const bool signed_mode = d->h.auth_mode == VMS_AUTH_ED25519;
+    if (c->type == VMS_REC_END || (c->type == VMS_REC_CHECKPOINT && signed_mode)) {
+        const bool end = c->type == VMS_REC_END;
+        uint32_t want = !end ? VMS_CHECKPOINT_PAYLOAD
+                        : signed_mode ? VMS_END_PAYLOAD_SIGNED : VMS_END_PAYLOAD;
         if (c->flags || c->section || c->offset || c->phase)
-            return FAIL(d, VMS_E_BAD_END, s, n,
-                        "END record %llu has non-zero flags, section, offset or phase",
-                        (unsigned long long)n);
-        if (c->wire_len != VMS_END_PAYLOAD || c->raw_len != VMS_END_PAYLOAD)
+            return FAIL(d, end ? VMS_E_BAD_END : VMS_E_BAD_RECORD_FLAGS, s, n,
+                        "%s record %llu has non-zero flags, section, offset or phase",
+                        end ? "END" : "checkpoint", (unsigned long long)n);
+        if (c->wire_len != want || c->raw_len != want)
             return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_WIRE_LEN, n,
-                        "END record lengths %u/%u, expected %u/%u", c->wire_len,
-                        c->raw_len, VMS_END_PAYLOAD, VMS_END_PAYLOAD);
+                        "%s record lengths %u/%u, expected %u/%u",
+                        end ? "END" : "checkpoint", c->wire_len, c->raw_len, want, want);
+        if (!end && n >= d->lim[VMS_LIMIT_RECORDS])
+            return FAIL(d, VMS_E_LIMIT_RECORDS, s, n,
+                        "record %llu exceeds the record-count limit of %llu",
+                        (unsigned long long)n,
+                        (unsigned long long)d->lim[VMS_LIMIT_RECORDS]);
     } else {
         if (n >= d->lim[VMS_LIMIT_RECORDS])
             return FAIL(d, VMS_E_LIMIT_RECORDS, s, n,
                         "record %llu exceeds the record-count limit of %llu",
                         (unsigned long long)n,
                         (unsigned long long)d->lim[VMS_LIMIT_RECORDS]);
+        if (c->type == VMS_REC_CHECKPOINT)
+            return FAIL(d, VMS_E_UNKNOWN_RECORD, s + VMS_R_TYPE, n,
+                        "record %llu is a signed checkpoint in a stream that is "
+                        "not signed", (unsigned long long)n);
         if (c->type != VMS_REC_STATE && !(c->flags & VMS_RF_OPTIONAL))
             return FAIL(d, VMS_E_UNKNOWN_RECORD, s + VMS_R_TYPE, n,
                         "record %llu has unknown mandatory type 0x%04x",
@@ -464,6 +521,98 @@ static int record_head_done(vms_decoder *d)
     return VMS_OK;
 }
 
+/* Verifies a checkpoint's or the END record's signature over the state
+ * received so far. */
+static int check_signature(vms_decoder *d, uint8_t kind, const uint8_t *sig)
+{
+    const cur_record *c = &d->cur;
+    uint8_t msg[VMS_SIG_MSG_BYTES];
+    vms_sig_message(msg, kind, &d->h, c->seq, c->seq, d->raw_total, c->start, d->chain);
+    if (vms_ed25519_verify_raw(d->vkey, msg, sizeof msg, sig) != VMS_OK)
+        return FAIL(d, VMS_E_BAD_SIGNATURE, c->start + VMS_R_HDR, c->seq,
+                    "%s record %llu at offset %llu: Ed25519 signature does not "
+                    "verify (modified stream or a signature by another key)",
+                    kind == VMS_SIG_KIND_END ? "END" : "checkpoint",
+                    (unsigned long long)c->seq, (unsigned long long)c->start);
+    return VMS_OK;
+}
+
+static int deliver(vms_decoder *d, const vms_record *r)
+{
+    if (d->cb.on_record && d->cb.on_record(d->cb.ctx, r) != 0)
+        return FAIL(d, VMS_E_CALLBACK, r->stream_offset, r->index,
+                    "the record callback refused record %llu",
+                    (unsigned long long)r->index);
+    return VMS_OK;
+}
+
+/* Signature mode: holds a verified record until a signature covers it. */
+static int hold(vms_decoder *d, const vms_record *r)
+{
+    size_t need = sizeof(pend_meta) + (size_t)vms_pad8(r->len);
+    if (d->pend_cap - d->pend_len < need) {
+        size_t ncap = d->pend_cap ? d->pend_cap : 64u << 10;
+        while (ncap - d->pend_len < need)
+            ncap *= 2;
+        uint8_t *n = vms_malloc(&d->bufmem, ncap);
+        if (!n)
+            return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index,
+                        "%zu bytes of state await a signature: above this decoder's "
+                        "buffer limit of %llu (the stream's checkpoints are too "
+                        "sparse)", d->pend_len + need,
+                        (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
+        if (d->pend_len)
+            memcpy(n, d->pend, d->pend_len);
+        vms_free(&d->bufmem, d->pend);
+        d->pend = n;
+        d->pend_cap = ncap;
+    }
+    pend_meta m = {r->index, r->offset, r->stream_offset, r->section, r->phase,
+                   (uint32_t)r->len, 0};
+    memcpy(d->pend + d->pend_len, &m, sizeof m);
+    memcpy(d->pend + d->pend_len + sizeof m, r->data, r->len);
+    d->pend_len += need;
+    return VMS_OK;
+}
+
+/* Delivers every held record, in order. */
+static int release(vms_decoder *d)
+{
+    size_t off = 0;
+    while (off < d->pend_len) {
+        pend_meta m;
+        memcpy(&m, d->pend + off, sizeof m);
+        vms_record r = {m.index, m.section, m.offset, m.phase,
+                        d->pend + off + sizeof m, m.len, m.stream_offset};
+        int rc = deliver(d, &r);
+        if (rc)
+            return rc;
+        off += sizeof m + (size_t)vms_pad8(m.len);
+    }
+    d->pend_len = 0;
+    return VMS_OK;
+}
+
+static int checkpoint_record(vms_decoder *d, const uint8_t *body)
+{
+    const cur_record *c = &d->cur;
+    const uint64_t po = c->start + VMS_R_HDR, n = c->seq;
+    if (vms_le64(body + VMS_C_RECORDS) != n ||
+        vms_le64(body + VMS_C_RAW_BYTES) != d->raw_total)
+        return FAIL(d, VMS_E_BAD_END, po, n,
+                    "checkpoint %llu counts %llu records / %llu bytes, %llu / %llu "
+                    "were received", (unsigned long long)n,
+                    (unsigned long long)vms_le64(body + VMS_C_RECORDS),
+                    (unsigned long long)vms_le64(body + VMS_C_RAW_BYTES),
+                    (unsigned long long)n, (unsigned long long)d->raw_total);
+    if (!vms_digest_equal(body + VMS_C_CHAIN, d->chain, VMS_DIGEST_BYTES))
+        return FAIL(d, VMS_E_CHAIN_MISMATCH, po + VMS_C_CHAIN, n,
+                    "checkpoint %llu chain digest does not match the records "
+                    "received", (unsigned long long)n);
+    int rc = check_signature(d, VMS_SIG_KIND_CHECKPOINT, body + VMS_C_SIGNATURE);
+    return rc ? rc : release(d);
+}
+
 static int end_record(vms_decoder *d, const uint8_t *body)
 {
     const cur_record *c = &d->cur;
@@ -487,6 +636,13 @@ static int end_record(vms_decoder *d, const uint8_t *body)
     if (!vms_digest_equal(body + VMS_E_CHAIN, d->chain, VMS_DIGEST_BYTES))
         return FAIL(d, VMS_E_CHAIN_MISMATCH, po + VMS_E_CHAIN, n,
                     "END chain digest does not match the records received");
+    if (d->h.auth_mode == VMS_AUTH_ED25519) {
+        int rc = check_signature(d, VMS_SIG_KIND_END, body + VMS_E_SIGNATURE);
+        if (!rc)
+            rc = release(d);
+        if (rc)
+            return rc;
+    }
     d->sum.records = n;
     d->sum.raw_bytes = d->raw_total;
     d->sum.stream_bytes = s + VMS_R_HDR + c->body_len;
@@ -522,6 +678,11 @@ static int record_body_done(vms_decoder *d, const uint8_t *body)
     }
     if (c->type == VMS_REC_END)
         return end_record(d, body);
+    if (c->type == VMS_REC_CHECKPOINT) {
+        int rc = checkpoint_record(d, body);
+        if (rc)
+            return rc;
+    }
 
     vms_chain_step(d->chain, d->rh + VMS_R_CHECKSUM);
     d->next_seq++;
@@ -543,14 +704,10 @@ static int record_body_done(vms_decoder *d, const uint8_t *body)
         }
         d->last_phase = c->phase;
         d->raw_total += c->raw_len;
-        if (d->cb.on_record) {
-            vms_record r = {c->seq, c->section, c->offset, c->phase,
-                            data, c->raw_len, s};
-            if (d->cb.on_record(d->cb.ctx, &r) != 0)
-                return FAIL(d, VMS_E_CALLBACK, s, n,
-                            "the record callback refused record %llu",
-                            (unsigned long long)n);
-        }
+        vms_record r = {c->seq, c->section, c->offset, c->phase, data, c->raw_len, s};
+        int rc = d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r) : deliver(d, &r);
+        if (rc)
+            return rc;
     }
     d->state = DS_RECORD_HEAD;
     d->fill = 0;

@@ -22,6 +22,10 @@ struct vms_encoder {
     size_t ccap;
     uint8_t key[VMS_KEY_MAX];
     size_t keylen;
+    bool sign;
+    uint8_t sign_key[VMS_ED25519_KEY_BYTES];
+    size_t ckpt_interval;
+    uint64_t since_ckpt; /* state bytes since the last checkpoint */
 
     uint64_t off, seq, raw_total;
     uint32_t last_phase;
@@ -29,6 +33,7 @@ struct vms_encoder {
 };
 
 #define DEFAULT_RECORD_SIZE (1u << 20)
+#define DEFAULT_CHECKPOINT (4u << 20)
 
 vms_status vms_encoder_new(vms_encoder **out, vms_sink_fn sink, void *sink_ctx,
                            const vms_allocator *mem)
@@ -48,6 +53,7 @@ vms_status vms_encoder_new(vms_encoder **out, vms_sink_fn sink, void *sink_ctx,
     e->sink_ctx = sink_ctx;
     e->state = ES_NEW;
     e->record_size = DEFAULT_RECORD_SIZE;
+    e->ckpt_interval = DEFAULT_CHECKPOINT;
     e->codec = VMS_CODEC_NONE;
     e->h.format_major = VMS_FORMAT_MAJOR;
     e->h.format_minor = VMS_FORMAT_MINOR;
@@ -65,6 +71,7 @@ void vms_encoder_free(vms_encoder *e)
     vms_free(&e->mem, e->cbuf);
     vms_free(&e->mem, e->blob);
     memset(e->key, 0, sizeof e->key);
+    memset(e->sign_key, 0, sizeof e->sign_key);
     vms_mem m = e->mem;
     vms_free(&m, e);
 }
@@ -157,6 +164,35 @@ vms_status vms_encoder_set_mac_key(vms_encoder *e, const uint8_t *key, size_t ke
     e->keylen = key_len;
     memcpy(e->h.key_id, key_id, VMS_KEY_ID_BYTES);
     e->h.auth_mode = VMS_AUTH_MAC;
+    e->sign = false;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_ed25519_key(vms_encoder *e,
+                                       const uint8_t priv[VMS_ED25519_KEY_BYTES])
+{
+    SETTING(e);
+    if (!priv)
+        return VMS_E_INVALID_ARG;
+    uint8_t pub[VMS_ED25519_KEY_BYTES];
+    vms_status rc = vms_ed25519_public_key(priv, pub);
+    if (rc)
+        return rc;
+    memcpy(e->sign_key, priv, sizeof e->sign_key);
+    vms_key_id(pub, sizeof pub, e->h.key_id);
+    e->h.auth_mode = VMS_AUTH_ED25519;
+    e->sign = true;
+    memset(e->key, 0, sizeof e->key);
+    e->keylen = 0;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_checkpoint_interval(vms_encoder *e, size_t bytes)
+{
+    SETTING(e);
+    if (bytes < 1024 || bytes > (1u << 30))
+        return VMS_E_INVALID_ARG;
+    e->ckpt_interval = bytes;
     return VMS_OK;
 }
 
@@ -228,6 +264,37 @@ static const uint8_t zeros[8];
 
 static int write_record(vms_encoder *e, uint16_t type, uint16_t flags,
                         uint32_t section, uint64_t offset, uint32_t phase,
+                        const uint8_t *payload, uint32_t wire_len, uint32_t raw_len);
+
+/* Signs the 128-byte message of a checkpoint or END record into sig. */
+static int sign(vms_encoder *e, uint8_t kind, uint8_t sig[VMS_ED25519_SIG_BYTES])
+{
+    uint8_t msg[VMS_SIG_MSG_BYTES];
+    vms_sig_message(msg, kind, &e->h, e->seq, e->seq, e->raw_total, e->off, e->chain);
+    int rc = vms_ed25519_sign_raw(e->sign_key, msg, sizeof msg, sig);
+    if (rc) {
+        vms_err_set(&e->err, rc, e->off, e->seq, "Ed25519 signing failed");
+        return efail(e, rc);
+    }
+    return VMS_OK;
+}
+
+static int checkpoint(vms_encoder *e)
+{
+    uint8_t body[VMS_CHECKPOINT_PAYLOAD];
+    vms_put64(body + VMS_C_RECORDS, e->seq);
+    vms_put64(body + VMS_C_RAW_BYTES, e->raw_total);
+    memcpy(body + VMS_C_CHAIN, e->chain, VMS_DIGEST_BYTES);
+    int rc = sign(e, VMS_SIG_KIND_CHECKPOINT, body + VMS_C_SIGNATURE);
+    if (!rc)
+        rc = write_record(e, VMS_REC_CHECKPOINT, 0, 0, 0, 0, body,
+                          VMS_CHECKPOINT_PAYLOAD, VMS_CHECKPOINT_PAYLOAD);
+    e->since_ckpt = 0;
+    return rc;
+}
+
+static int write_record(vms_encoder *e, uint16_t type, uint16_t flags,
+                        uint32_t section, uint64_t offset, uint32_t phase,
                         const uint8_t *payload, uint32_t wire_len, uint32_t raw_len)
 {
     uint8_t rh[VMS_R_HDR], prefix[VMS_PREFIX_BYTES];
@@ -281,6 +348,11 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
     const uint8_t *p = data;
     while (len > 0) {
         size_t n = len < e->record_size ? len : e->record_size;
+        if (e->sign && e->since_ckpt > 0 && e->since_ckpt + n > e->ckpt_interval) {
+            rc = checkpoint(e);
+            if (rc)
+                return rc;
+        }
         const uint8_t *payload = p;
         size_t wire = n;
         uint16_t flags = 0;
@@ -302,6 +374,7 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
         if (rc)
             return rc;
         e->raw_total += n;
+        e->since_ckpt += n;
         p += n;
         offset += n;
         len -= n;
@@ -320,12 +393,18 @@ vms_status vms_encoder_finish(vms_encoder *e)
     int rc = begin(e);
     if (rc)
         return rc;
-    uint8_t body[VMS_END_PAYLOAD];
+    uint8_t body[VMS_END_PAYLOAD_SIGNED];
+    uint32_t blen = e->sign ? VMS_END_PAYLOAD_SIGNED : VMS_END_PAYLOAD;
     vms_put64(body + VMS_E_RECORDS, e->seq);
     vms_put64(body + VMS_E_RAW_BYTES, e->raw_total);
     vms_put64(body + VMS_E_STREAM_BYTES, e->off);
     memcpy(body + VMS_E_CHAIN, e->chain, VMS_DIGEST_BYTES);
-    rc = write_record(e, VMS_REC_END, 0, 0, 0, 0, body, VMS_END_PAYLOAD, VMS_END_PAYLOAD);
+    if (e->sign) {
+        rc = sign(e, VMS_SIG_KIND_END, body + VMS_E_SIGNATURE);
+        if (rc)
+            return rc;
+    }
+    rc = write_record(e, VMS_REC_END, 0, 0, 0, 0, body, blen, blen);
     if (rc)
         return rc;
     e->state = ES_DONE;

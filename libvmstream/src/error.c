@@ -76,6 +76,8 @@ const char *vms_strerror(int status)
         return "VMS_E_LIMIT_BLOB";
     case VMS_E_LIMIT_HEADER:
         return "VMS_E_LIMIT_HEADER";
+    case VMS_E_LIMIT_BUFFERED:
+        return "VMS_E_LIMIT_BUFFERED";
     case VMS_E_INCOMPATIBLE:
         return "VMS_E_INCOMPATIBLE";
     case VMS_E_AUTH_REQUIRED:

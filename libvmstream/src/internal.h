@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "vmstream.h"
+#include "wire.h"
 
 #define VMS_INTERNAL __attribute__((visibility("hidden")))
 
@@ -152,3 +153,18 @@ VMS_INTERNAL int vms_header_check_magic(const uint8_t *p, size_t n, vms_err *e);
 /* ---- decoder internals exposed to tests and the benchmark --------------- */
 /* Peak bytes held by a decoder's buffers and codec state. */
 VMS_INTERNAL uint64_t vms_decoder_peak_memory(const vms_decoder *d);
+
+/* ---- authentication (auth.c: the only file that includes OpenSSL) ------- */
+#define VMS_ED25519_SIG_BYTES 64
+VMS_INTERNAL bool vms_have_ed25519(void);
+VMS_INTERNAL void vms_sig_message(uint8_t msg[VMS_SIG_MSG_BYTES], uint8_t kind,
+                                  const vms_header_info *h, uint64_t seq,
+                                  uint64_t records, uint64_t raw_bytes,
+                                  uint64_t stream_bytes,
+                                  const uint8_t chain[VMS_DIGEST_BYTES]);
+VMS_INTERNAL int vms_ed25519_sign_raw(const uint8_t priv[32], const uint8_t *msg,
+                                      size_t len, uint8_t sig[VMS_ED25519_SIG_BYTES]);
+/* VMS_OK only when OpenSSL's verify returned exactly 1. */
+VMS_INTERNAL int vms_ed25519_verify_raw(const uint8_t pub[32], const uint8_t *msg,
+                                        size_t len,
+                                        const uint8_t sig[VMS_ED25519_SIG_BYTES]);

@@ -63,6 +63,7 @@
 
 #define VMS_REC_STATE 0x0001   /* device state */
 #define VMS_REC_END 0x0002     /* end record; last in the stream */
+#define VMS_REC_CHECKPOINT 0x0003 /* signed checkpoint (auth mode 2 only) */
 
 #define VMS_RF_OPTIONAL 0x0001u   /* unknown type may be skipped */
 #define VMS_RF_COMPRESSED 0x0002u /* payload compressed with header codec */
@@ -74,6 +75,31 @@
 #define VMS_E_STREAM_BYTES 16  /* 8  stream offset of the END record */
 #define VMS_E_CHAIN 24         /* 32 chain digest */
 #define VMS_END_PAYLOAD 56
+#define VMS_E_SIGNATURE 56     /* 64 Ed25519 signature (auth mode 2 only) */
+#define VMS_END_PAYLOAD_SIGNED 120
+
+/* CHECKPOINT payload (auth mode 2): covers every record before it. */
+#define VMS_C_RECORDS 0        /* 8  records before the checkpoint (= its seq) */
+#define VMS_C_RAW_BYTES 8      /* 8  state bytes before it */
+#define VMS_C_CHAIN 16         /* 32 chain digest after the record before it */
+#define VMS_C_SIGNATURE 48     /* 64 Ed25519 signature */
+#define VMS_CHECKPOINT_PAYLOAD 112
+
+/* The 128-byte message an Ed25519 signature signs (checkpoint and END). */
+#define VMS_SIG_CONTEXT "libvmstream-sig1" /* 16 ASCII bytes, no NUL */
+#define VMS_S_CONTEXT 0        /* 16 context string */
+#define VMS_S_KIND 16          /* 1  1 = checkpoint, 2 = end */
+                               /* 7  zero */
+#define VMS_S_HEADER 24        /* 32 header digest */
+#define VMS_S_KEY_ID 56        /* 8  key id */
+#define VMS_S_SEQ 64           /* 8  sequence number of the signed record */
+#define VMS_S_RECORDS 72       /* 8  records covered */
+#define VMS_S_RAW_BYTES 80     /* 8  state bytes covered */
+#define VMS_S_STREAM_BYTES 88  /* 8  stream offset of the signed record */
+#define VMS_S_CHAIN 96         /* 32 chain digest */
+#define VMS_SIG_MSG_BYTES 128
+#define VMS_SIG_KIND_CHECKPOINT 1
+#define VMS_SIG_KIND_END 2
 
 /* chain_0 = header digest;
  * chain_{i+1} = BLAKE2b-256(chain_i || checksum of record i) (unkeyed). */

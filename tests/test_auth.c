@@ -1,0 +1,327 @@
+/* test_auth.c - MAC and Ed25519 modes: every attack of issue 4 rejected with
+ * its own code, and large authenticated streams decoding exactly. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static uint8_t priv_a[32], pub_a[32], priv_b[32], pub_b[32];
+
+static void keys(void)
+{
+    cr_assert_eq(vms_ed25519_keygen(priv_a, pub_a), VMS_OK);
+    cr_assert_eq(vms_ed25519_keygen(priv_b, pub_b), VMS_OK);
+}
+
+static tu_stream signed_stream(const uint8_t *in, size_t n, size_t chunk, size_t ckpt,
+                               const uint8_t *priv, const uint8_t *sid)
+{
+    vms_membuf mb = {0};
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, chunk), VMS_OK);
+    cr_assert_eq(vms_encoder_set_ed25519_key(e, priv), VMS_OK);
+    cr_assert_eq(vms_encoder_set_checkpoint_interval(e, ckpt), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 2, 0, 0, in, n), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    return tu_from_membuf(&mb);
+}
+
+typedef struct sig_run {
+    int rc;
+    size_t delivered;
+    int commits;
+    uint8_t *out;
+    size_t cap;
+} sig_run;
+
+static int sr_record(void *ctx, const vms_record *r)
+{
+    sig_run *s = ctx;
+    s->delivered++;
+    if (s->out && r->offset + r->len <= s->cap)
+        memcpy(s->out + r->offset, r->data, r->len);
+    return 0;
+}
+
+static int sr_commit(void *ctx, const vms_stream_summary *sum)
+{
+    (void)sum;
+    ((sig_run *)ctx)->commits++;
+    return 0;
+}
+
+static sig_run decode_signed(const tu_stream *s, size_t upto, const uint8_t *pub,
+                             vms_auth_mode require, uint8_t *out, size_t cap,
+                             const vms_limits *lim)
+{
+    sig_run r = {0};
+    r.out = out;
+    r.cap = cap;
+    vms_decoder_callbacks cb = {.on_record = sr_record, .on_commit = sr_commit, .ctx = &r};
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, lim, &cb, NULL), VMS_OK);
+    if (pub)
+        cr_assert_eq(vms_decoder_add_ed25519_key(d, pub), VMS_OK);
+    cr_assert_eq(vms_decoder_require_auth(d, require), VMS_OK);
+    r.rc = vms_decoder_feed(d, s->data, upto, NULL);
+    if (r.rc >= 0 && upto == s->len)
+        r.rc = vms_decoder_finish(d);
+    vms_decoder_free(d);
+    return r;
+}
+
+static size_t find_record(const tu_stream *s, uint16_t type, int nth)
+{
+    for (size_t i = 0;; i++) {
+        size_t off = tu_record_offset(s, i);
+        uint16_t t = vms_le16(s->data + off + VMS_R_TYPE);
+        if (t == type && nth-- == 0)
+            return off;
+        cr_assert_neq(t, VMS_REC_END, "record type %u not found", type);
+    }
+}
+
+Test(ed25519, keys_and_pem)
+{
+    keys();
+    uint8_t pub[32], back[32];
+    cr_assert_eq(vms_ed25519_public_key(priv_a, pub), VMS_OK);
+    cr_assert(memcmp(pub, pub_a, 32) == 0);
+    char pem[512];
+    size_t need;
+    cr_assert_eq(vms_ed25519_private_pem(priv_a, pem, sizeof pem, &need), VMS_OK);
+    cr_assert(strstr(pem, "BEGIN PRIVATE KEY") != NULL);
+    cr_assert_eq(vms_ed25519_parse_private_pem(pem, strlen(pem), back), VMS_OK);
+    cr_assert(memcmp(back, priv_a, 32) == 0);
+    cr_assert_eq(vms_ed25519_private_pem(priv_a, pem, 10, &need), VMS_E_INVALID_ARG);
+    cr_assert_gt(need, 10);
+    cr_assert_eq(vms_ed25519_public_pem(pub_a, pem, sizeof pem, &need), VMS_OK);
+    cr_assert_eq(vms_ed25519_parse_public_pem(pem, strlen(pem), back), VMS_OK);
+    cr_assert(memcmp(back, pub_a, 32) == 0);
+    /* a public key is not a private key, garbage is nothing */
+    cr_assert_eq(vms_ed25519_parse_private_pem(pem, strlen(pem), back), VMS_E_BAD_KEY);
+    cr_assert_eq(vms_ed25519_parse_public_pem("junk", 4, back), VMS_E_BAD_KEY);
+    uint8_t id1[8], id2[8];
+    vms_key_id(pub_a, 32, id1);
+    vms_key_id(pub_b, 32, id2);
+    cr_assert(memcmp(id1, id2, 8) != 0);
+}
+
+Test(ed25519, roundtrip_with_checkpoints_and_bounded_holding)
+{
+    keys();
+    size_t n = 50000;
+    uint8_t *in = tu_state(n, 8);
+    tu_stream s = signed_stream(in, n, 1000, 4096, priv_a, tu_sid);
+    cr_assert_eq(s.data[VMS_H_AUTH], VMS_AUTH_ED25519);
+    uint8_t *out = calloc(1, n);
+    sig_run r = decode_signed(&s, s.len, pub_a, VMS_AUTH_ED25519, out, n, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", vms_strerror(r.rc));
+    cr_assert_eq(r.commits, 1);
+    cr_assert_eq(r.delivered, 50);
+    cr_assert(memcmp(in, out, n) == 0);
+    /* Nothing is delivered before the first checkpoint verifies. */
+    size_t c0 = find_record(&s, VMS_REC_CHECKPOINT, 0);
+    r = decode_signed(&s, c0 + VMS_R_HDR + VMS_CHECKPOINT_PAYLOAD - 1, pub_a,
+                      VMS_AUTH_NONE, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_OK);
+    cr_assert_eq(r.delivered, 0);
+    r = decode_signed(&s, c0 + VMS_R_HDR + VMS_CHECKPOINT_PAYLOAD, pub_a, VMS_AUTH_NONE,
+                      NULL, 0, NULL);
+    cr_assert_eq(r.delivered, 4, "4 records of 1000 fit a 4096-byte interval");
+    free(out);
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(ed25519, every_attack_rejected)
+{
+    keys();
+    size_t n = 20000;
+    uint8_t *in = tu_state(n, 3);
+    tu_stream s = signed_stream(in, n, 1000, 4096, priv_a, tu_sid);
+    sig_run r;
+    tu_stream t;
+
+    /* modified payload byte */
+    t = tu_copy(&s);
+    t.data[tu_record_offset(&t, 2) + VMS_R_HDR + 7] ^= 1;
+    r = decode_signed(&t, t.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_RECORD_CHECKSUM);
+    cr_assert_eq(r.delivered, 0);
+    tu_restamp(&t, NULL, 0); /* attacker recomputes every checksum and chain */
+    r = decode_signed(&t, t.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_BAD_SIGNATURE);
+    cr_assert_eq(r.delivered, 0);
+    tu_stream_free(&t);
+
+    /* modified header field (vendor), checksums recomputed */
+    t = tu_copy(&s);
+    vms_put32(t.data + VMS_H_VENDOR, VMS_VENDOR_PCI(0x8086));
+    tu_restamp(&t, NULL, 0);
+    r = decode_signed(&t, t.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_BAD_SIGNATURE);
+    tu_stream_free(&t);
+
+    /* dropped, duplicated, reordered records */
+    size_t r1 = tu_record_offset(&s, 1), r2 = tu_record_offset(&s, 2);
+    t = tu_copy(&s);
+    memmove(t.data + r1, t.data + r2, t.len - r2);
+    t.len -= r2 - r1;
+    r = decode_signed(&t, t.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_BAD_SEQUENCE);
+    tu_stream_free(&t);
+    t = tu_splice(&s, r2, s.data + r1, r2 - r1);
+    r = decode_signed(&t, t.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_BAD_SEQUENCE);
+    tu_stream_free(&t);
+    t = tu_copy(&s);
+    memcpy(t.data + r1, s.data + r2, r2 - r1);
+    memcpy(t.data + r2, s.data + r1, r2 - r1);
+    r = decode_signed(&t, t.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_BAD_SEQUENCE);
+    tu_stream_free(&t);
+
+    /* a record spliced in from another stream signed with the same key */
+    uint8_t sid2[16] = {0x77};
+    tu_stream o = signed_stream(in, n, 1000, 4096, priv_a, sid2);
+    t = tu_copy(&s);
+    memcpy(t.data + r1, o.data + r1, r2 - r1);
+    r = decode_signed(&t, t.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_RECORD_CHECKSUM);
+    tu_stream_free(&t);
+    /* ... and the same with the other stream's whole signed tail */
+    size_t c0 = find_record(&s, VMS_REC_CHECKPOINT, 0);
+    t = tu_copy(&s);
+    memcpy(t.data + c0, o.data + c0, s.len - c0);
+    r = decode_signed(&t, t.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert(r.rc == VMS_E_RECORD_CHECKSUM || r.rc == VMS_E_BAD_SIGNATURE);
+    cr_assert_eq(r.commits, 0);
+    tu_stream_free(&t);
+    tu_stream_free(&o);
+
+    /* cut before its end */
+    size_t e = find_record(&s, VMS_REC_END, 0);
+    r = decode_signed(&s, e, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_OK); /* feed fine so far... */
+    {
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, NULL, NULL, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_add_ed25519_key(d, pub_a), VMS_OK);
+        cr_assert_eq(vms_decoder_feed(d, s.data, e, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_finish(d), VMS_E_TRUNCATED);
+        vms_decoder_free(d);
+    }
+
+    /* signature stripped: re-encoded as an unauthenticated stream */
+    tu_stream plain = tu_encode(in, n, 1000, VMS_CODEC_NONE, NULL);
+    r = decode_signed(&plain, plain.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_AUTH_REQUIRED);
+    /* ... or downgraded to MAC when signatures are required */
+    uint8_t mk[32] = {1}, kid[8];
+    vms_key_id(mk, 32, kid);
+    tu_mac mac = {mk, 32, kid};
+    tu_stream macd = tu_encode(in, n, 1000, VMS_CODEC_NONE, &mac);
+    r = decode_signed(&macd, macd.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_AUTH_REQUIRED);
+    tu_stream_free(&macd);
+    tu_stream_free(&plain);
+
+    /* wrong key: the receiver trusts only key B */
+    r = decode_signed(&s, s.len, pub_b, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_UNKNOWN_KEY);
+    r = decode_signed(&s, s.len, NULL, VMS_AUTH_NONE, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_UNKNOWN_KEY);
+
+    /* a signature by another key under the trusted key's id */
+    tu_stream forged = signed_stream(in, n, 1000, 4096, priv_b, tu_sid);
+    uint8_t ida[8];
+    vms_key_id(pub_a, 32, ida);
+    memcpy(forged.data + VMS_H_KEY_ID, ida, 8);
+    tu_restamp(&forged, NULL, 0);
+    r = decode_signed(&forged, forged.len, pub_a, VMS_AUTH_ED25519, NULL, 0, NULL);
+    cr_assert_eq(r.rc, VMS_E_BAD_SIGNATURE);
+    cr_assert_eq(r.delivered, 0);
+    tu_stream_free(&forged);
+
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(ed25519, sparse_checkpoints_hit_the_buffer_limit)
+{
+    keys();
+    size_t n = 3u << 20;
+    uint8_t *in = tu_state(n, 1);
+    tu_stream s = signed_stream(in, n, 65536, 1u << 30, priv_a, tu_sid);
+    vms_limits *l;
+    cr_assert_eq(vms_limits_new(&l, NULL), VMS_OK);
+    cr_assert_eq(vms_limits_set(l, VMS_LIMIT_BUFFERED, 1u << 20), VMS_OK);
+    sig_run r = decode_signed(&s, s.len, pub_a, VMS_AUTH_ED25519, NULL, 0, l);
+    cr_assert_eq(r.rc, VMS_E_LIMIT_BUFFERED);
+    cr_assert_eq(r.delivered, 0);
+    vms_limits_free(l);
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(ed25519, checkpoint_in_unsigned_stream_rejected)
+{
+    tu_stream s = tu_encode((const uint8_t *)"0123456789", 10, 5, VMS_CODEC_NONE, NULL);
+    size_t r1 = tu_record_offset(&s, 1);
+    vms_put16(s.data + r1 + VMS_R_TYPE, VMS_REC_CHECKPOINT);
+    tu_restamp(&s, NULL, 0);
+    tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_E_UNKNOWN_RECORD, "%s", r.msg);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+}
+
+Test(mac, header_field_modified)
+{
+    uint8_t key[32] = {5}, kid[8];
+    vms_key_id(key, 32, kid);
+    tu_mac mk = {key, 32, kid};
+    uint8_t *in = tu_state(5000, 2);
+    tu_stream s = tu_encode(in, 5000, 1000, VMS_CODEC_NONE, &mk);
+    vms_put32(s.data + VMS_H_VENDOR, VMS_VENDOR_PCI(0x8086));
+    tu_restamp(&s, NULL, 0); /* the plain checksum is recomputable; the MAC is not */
+    tu_result r = tu_decode_mac(s.data, s.len, &mk, VMS_AUTH_MAC);
+    cr_assert_eq(r.rc, VMS_E_MAC_MISMATCH, "%s", r.msg);
+    cr_assert_eq(r.records, 0);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+    free(in);
+}
+
+/* 100 MiB signed and MAC'd streams decode to exactly their input. */
+Test(large, hundred_mib_authenticated, .timeout = 300)
+{
+    keys();
+    size_t n = 100u << 20;
+    uint8_t *in = tu_random(n, 100);
+    uint8_t *out = malloc(n);
+    tu_stream s = signed_stream(in, n, 1u << 20, 4u << 20, priv_a, tu_sid);
+    memset(out, 0, n);
+    sig_run r = decode_signed(&s, s.len, pub_a, VMS_AUTH_ED25519, out, n, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", vms_strerror(r.rc));
+    cr_assert(memcmp(in, out, n) == 0);
+    tu_stream_free(&s);
+
+    uint8_t key[32] = {9}, kid[8];
+    vms_key_id(key, 32, kid);
+    tu_mac mk = {key, 32, kid};
+    s = tu_encode(in, n, 1u << 20, VMS_CODEC_NONE, &mk);
+    tu_result t = tu_decode_mac(s.data, s.len, &mk, VMS_AUTH_MAC);
+    cr_assert_eq(t.rc, VMS_END, "%s", t.msg);
+    cr_assert_eq(t.len, n);
+    cr_assert(memcmp(in, t.data, n) == 0);
+    tu_result_free(&t);
+    tu_stream_free(&s);
+    free(out);
+    free(in);
+}
