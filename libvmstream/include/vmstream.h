@@ -433,6 +433,10 @@ VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
                                            size_t key_len,
                                            const uint8_t key_id[VMS_KEY_ID_BYTES]);
 
+/* Uniform-page elision (default on): 4 KiB pages of one repeated byte are
+ * sent as one fill byte in a page map (doc/FORMAT.md), costing neither
+ * bandwidth nor hashing.  on = 0 turns it off. */
+VMS_API vms_status vms_encoder_set_page_elision(vms_encoder *enc, int on);
 /* Signature mode: Ed25519 with this private key (copied); the header's key
  * id is vms_key_id() of its public key.  The encoder writes a signed
  * checkpoint whenever the state since the previous one would exceed the

@@ -40,6 +40,20 @@ void vms_digest_record(uint8_t out[VMS_DIGEST_BYTES], const uint8_t prefix[128],
     blake2b_final(&s, out, VMS_DIGEST_BYTES);
 }
 
+void vms_digest_record2(uint8_t out[VMS_DIGEST_BYTES], const uint8_t prefix[128],
+                        const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+                        const uint8_t *key, size_t keylen)
+{
+    blake2b_state s;
+    b2_init(&s, key, keylen);
+    blake2b_update(&s, prefix, VMS_PREFIX_BYTES);
+    if (alen)
+        blake2b_update(&s, a, alen);
+    if (blen)
+        blake2b_update(&s, b, blen);
+    blake2b_final(&s, out, VMS_DIGEST_BYTES);
+}
+
 void vms_chain_step(uint8_t chain[VMS_DIGEST_BYTES],
                     const uint8_t rec[VMS_DIGEST_BYTES])
 {

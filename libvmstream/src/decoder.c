@@ -358,7 +358,9 @@ static int header_fixed_done(vms_decoder *d)
     /* Buffers: sized by the header's max_record, already within limits. */
     d->wire_cap = (size_t)vms_pad8(h->max_record > VMS_END_PAYLOAD ? h->max_record
                                                                      : VMS_END_PAYLOAD);
-    d->raw_cap = h->codec != VMS_CODEC_NONE ? h->max_record : 0;
+    d->raw_cap = h->codec != VMS_CODEC_NONE || (h->features_required & VMS_FEAT_PAGEMAP)
+                     ? h->max_record
+                     : 0;
     uint64_t need = (uint64_t)h->header_length + d->wire_cap + d->raw_cap + 48;
     if (need > d->lim[VMS_LIMIT_BUFFERED])
         return FAIL(d, VMS_E_LIMIT_RECORD, VMS_H_MAX_RECORD, R,
@@ -485,7 +487,23 @@ static int record_head_done(vms_decoder *d)
                         "record %llu uncompressed length %u exceeds the stream's "
                         "declared max record size %u", (unsigned long long)n,
                         c->raw_len, maxr);
-        if (c->flags & VMS_RF_COMPRESSED) {
+        if ((c->flags & VMS_RF_PAGEMAP) &&
+            (c->type != VMS_REC_STATE || !(d->h.features_required & VMS_FEAT_PAGEMAP)))
+            return FAIL(d, VMS_E_BAD_RECORD_FLAGS, s + VMS_R_FLAGS, n,
+                        "record %llu has a page map but %s", (unsigned long long)n,
+                        c->type != VMS_REC_STATE ? "is not a state record"
+                                                 : "the stream does not declare page maps");
+        if (c->flags & VMS_RF_PAGEMAP) {
+            if (c->flags & VMS_RF_COMPRESSED && d->h.codec == VMS_CODEC_NONE)
+                return FAIL(d, VMS_E_BAD_RECORD_FLAGS, s + VMS_R_FLAGS, n,
+                            "record %llu is flagged compressed but the stream "
+                            "declares no codec", (unsigned long long)n);
+            if (c->wire_len >= c->raw_len)
+                return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_WIRE_LEN, n,
+                            "page-mapped record %llu has %u wire bytes for %u bytes "
+                            "of state (must be fewer)", (unsigned long long)n,
+                            c->wire_len, c->raw_len);
+        } else if (c->flags & VMS_RF_COMPRESSED) {
             if (d->h.codec == VMS_CODEC_NONE)
                 return FAIL(d, VMS_E_BAD_RECORD_FLAGS, s + VMS_R_FLAGS, n,
                             "record %llu is flagged compressed but the stream "
@@ -652,6 +670,85 @@ static int end_record(vms_decoder *d, const uint8_t *body)
     return VMS_OK;
 }
 
+/* Expands a page-mapped payload (body, wire_len bytes) into d->raw. */
+static int expand_pagemap(vms_decoder *d, const uint8_t *body)
+{
+    const cur_record *c = &d->cur;
+    const uint64_t s = c->start, n = c->seq, po = s + VMS_R_HDR;
+    const size_t raw = c->raw_len, wire = c->wire_len;
+    const size_t pages = (raw + VMS_PAGE - 1) / VMS_PAGE;
+    const size_t mb = (size_t)vms_pad8((pages + 7) / 8);
+    if (wire < mb)
+        return FAIL(d, VMS_E_BAD_LENGTH, po, n,
+                    "record %llu: %zu payload bytes cannot hold a %zu-byte page bitmap",
+                    (unsigned long long)n, wire, mb);
+    size_t count = 0, uni_bytes = 0;
+    for (size_t i = 0; i < mb * 8; i++) {
+        bool bit = (body[i / 8] >> (i % 8)) & 1;
+        if (bit && i >= pages)
+            return FAIL(d, VMS_E_NONZERO_PADDING, po + i / 8, n,
+                        "record %llu: page bitmap bit %zu set beyond its %zu pages",
+                        (unsigned long long)n, i, pages);
+        if (bit) {
+            count++;
+            uni_bytes += i + 1 < pages ? VMS_PAGE : raw - i * VMS_PAGE;
+        }
+    }
+    const size_t fb = (size_t)vms_pad8(count);
+    if (count == 0)
+        return FAIL(d, VMS_E_BAD_LENGTH, po, n,
+                    "record %llu: page map marks no uniform page",
+                    (unsigned long long)n);
+    if (wire - mb < fb)
+        return FAIL(d, VMS_E_BAD_LENGTH, po + mb, n,
+                    "record %llu: %zu payload bytes cannot hold %zu fill bytes",
+                    (unsigned long long)n, wire, count);
+    for (size_t i = count; i < fb; i++)
+        if (body[mb + i] != 0)
+            return FAIL(d, VMS_E_NONZERO_PADDING, po + mb + i, n,
+                        "record %llu: fill padding byte is 0x%02x, must be 0",
+                        (unsigned long long)n, body[mb + i]);
+    const size_t lit = raw - uni_bytes, rest = wire - mb - fb;
+    const uint8_t *fills = body + mb, *src = body + mb + fb;
+    if (c->flags & VMS_RF_COMPRESSED) {
+        if (rest == 0 || rest >= lit)
+            return FAIL(d, VMS_E_BAD_LENGTH, po + mb + fb, n,
+                        "record %llu: %zu compressed bytes for %zu literal bytes (must "
+                        "be 1..%zu)", (unsigned long long)n, rest, lit,
+                        lit ? lit - 1 : 0);
+        /* Decompress into the tail of the raw buffer, then expand forward:
+         * a literal page never moves backwards, so nothing unread is
+         * overwritten. */
+        const char *why;
+        int zr = vms_codec_decompress(d->codec, src, rest, d->raw + raw - lit, lit, &why);
+        if (zr == VMS_E_NOMEM)
+            return FAIL(d, VMS_E_NOMEM, po + mb + fb, n,
+                        "record %llu: out of memory while decompressing",
+                        (unsigned long long)n);
+        if (zr != 0)
+            return FAIL(d, VMS_E_BAD_COMPRESSION, po + mb + fb, n,
+                        "record %llu: %s (declared %zu literal bytes from %zu)",
+                        (unsigned long long)n, why, lit, rest);
+        src = d->raw + raw - lit;
+    } else if (rest != lit) {
+        return FAIL(d, VMS_E_BAD_LENGTH, po + mb + fb, n,
+                    "record %llu: %zu literal bytes on the wire, the page map needs %zu",
+                    (unsigned long long)n, rest, lit);
+    }
+    size_t f = 0;
+    for (size_t i = 0; i < pages; i++) {
+        uint8_t *dst = d->raw + i * VMS_PAGE;
+        size_t len = i + 1 < pages ? VMS_PAGE : raw - i * VMS_PAGE;
+        if ((body[i / 8] >> (i % 8)) & 1) {
+            memset(dst, fills[f++], len);
+        } else {
+            memmove(dst, src, len);
+            src += len;
+        }
+    }
+    return VMS_OK;
+}
+
 /* body holds body_len bytes: payload then padding. */
 static int record_body_done(vms_decoder *d, const uint8_t *body)
 {
@@ -688,7 +785,12 @@ static int record_body_done(vms_decoder *d, const uint8_t *body)
     d->next_seq++;
     if (c->type == VMS_REC_STATE) {
         const uint8_t *data = body;
-        if (c->flags & VMS_RF_COMPRESSED) {
+        if (c->flags & VMS_RF_PAGEMAP) {
+            int rc = expand_pagemap(d, body);
+            if (rc)
+                return rc;
+            data = d->raw;
+        } else if (c->flags & VMS_RF_COMPRESSED) {
             const char *why;
             int zr = vms_codec_decompress(d->codec, body, c->wire_len, d->raw,
                                           c->raw_len, &why);

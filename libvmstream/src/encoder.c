@@ -27,6 +27,10 @@ struct vms_encoder {
     size_t ckpt_interval;
     uint64_t since_ckpt; /* state bytes since the last checkpoint */
 
+    bool elide;        /* uniform-page maps (default on) */
+    uint8_t *map;      /* page map under construction */
+    uint8_t *lit;      /* literal pages gathered */
+
     uint64_t off, seq, raw_total;
     uint32_t last_phase;
     uint8_t chain[VMS_DIGEST_BYTES];
@@ -54,6 +58,7 @@ vms_status vms_encoder_new(vms_encoder **out, vms_sink_fn sink, void *sink_ctx,
     e->state = ES_NEW;
     e->record_size = DEFAULT_RECORD_SIZE;
     e->ckpt_interval = DEFAULT_CHECKPOINT;
+    e->elide = true;
     e->codec = VMS_CODEC_NONE;
     e->h.format_major = VMS_FORMAT_MAJOR;
     e->h.format_minor = VMS_FORMAT_MINOR;
@@ -70,6 +75,8 @@ void vms_encoder_free(vms_encoder *e)
     vms_codec_free(e->cctx);
     vms_free(&e->mem, e->cbuf);
     vms_free(&e->mem, e->blob);
+    vms_free(&e->mem, e->map);
+    vms_free(&e->mem, e->lit);
     memset(e->key, 0, sizeof e->key);
     memset(e->sign_key, 0, sizeof e->sign_key);
     vms_mem m = e->mem;
@@ -187,6 +194,13 @@ vms_status vms_encoder_set_ed25519_key(vms_encoder *e,
     return VMS_OK;
 }
 
+vms_status vms_encoder_set_page_elision(vms_encoder *e, int on)
+{
+    SETTING(e);
+    e->elide = on != 0;
+    return VMS_OK;
+}
+
 vms_status vms_encoder_set_checkpoint_interval(vms_encoder *e, size_t bytes)
 {
     SETTING(e);
@@ -230,7 +244,8 @@ static int begin(vms_encoder *e)
         return efail(e, VMS_E_IO);
     }
     e->h.codec = (uint8_t)e->codec;
-    e->h.features_required = e->codec != VMS_CODEC_NONE ? VMS_FEAT_COMPRESSION : 0;
+    e->h.features_required = (e->codec != VMS_CODEC_NONE ? VMS_FEAT_COMPRESSION : 0) |
+                             (e->elide ? VMS_FEAT_PAGEMAP : 0);
     e->h.max_record = (uint32_t)e->record_size;
     if (e->codec != VMS_CODEC_NONE) {
         int rc = vms_codec_new(&e->cctx, &e->mem, e->codec, e->level, true);
@@ -242,6 +257,15 @@ static int begin(vms_encoder *e)
         e->ccap = vms_codec_bound(e->codec, e->record_size);
         e->cbuf = vms_malloc(&e->mem, e->ccap);
         if (!e->cbuf) {
+            vms_err_set(&e->err, VMS_E_NOMEM, 0, UINT64_MAX, "out of memory");
+            return efail(e, VMS_E_NOMEM);
+        }
+    }
+    if (e->elide) {
+        size_t pages = (e->record_size + VMS_PAGE - 1) / VMS_PAGE;
+        e->map = vms_malloc(&e->mem, (size_t)(vms_pad8((pages + 7) / 8) + vms_pad8(pages)));
+        e->lit = vms_malloc(&e->mem, e->record_size);
+        if (!e->map || !e->lit) {
             vms_err_set(&e->err, VMS_E_NOMEM, 0, UINT64_MAX, "out of memory");
             return efail(e, VMS_E_NOMEM);
         }
@@ -262,9 +286,12 @@ static int begin(vms_encoder *e)
 
 static const uint8_t zeros[8];
 
-static int write_record(vms_encoder *e, uint16_t type, uint16_t flags,
-                        uint32_t section, uint64_t offset, uint32_t phase,
-                        const uint8_t *payload, uint32_t wire_len, uint32_t raw_len);
+static int write_record2(vms_encoder *e, uint16_t type, uint16_t flags,
+                         uint32_t section, uint64_t offset, uint32_t phase,
+                         const uint8_t *a, uint32_t alen, const uint8_t *b,
+                         uint32_t blen, uint32_t raw_len);
+#define write_record(e, type, flags, section, offset, phase, payload, wire_len, raw_len) \
+    write_record2(e, type, flags, section, offset, phase, payload, wire_len, NULL, 0, raw_len)
 
 /* Signs the 128-byte message of a checkpoint or END record into sig. */
 static int sign(vms_encoder *e, uint8_t kind, uint8_t sig[VMS_ED25519_SIG_BYTES])
@@ -293,10 +320,12 @@ static int checkpoint(vms_encoder *e)
     return rc;
 }
 
-static int write_record(vms_encoder *e, uint16_t type, uint16_t flags,
-                        uint32_t section, uint64_t offset, uint32_t phase,
-                        const uint8_t *payload, uint32_t wire_len, uint32_t raw_len)
+static int write_record2(vms_encoder *e, uint16_t type, uint16_t flags,
+                         uint32_t section, uint64_t offset, uint32_t phase,
+                         const uint8_t *a, uint32_t alen, const uint8_t *b,
+                         uint32_t blen, uint32_t raw_len)
 {
+    const uint32_t wire_len = alen + blen;
     uint8_t rh[VMS_R_HDR], prefix[VMS_PREFIX_BYTES];
     memset(rh, 0, sizeof rh);
     vms_put16(rh + VMS_R_TYPE, type);
@@ -308,10 +337,12 @@ static int write_record(vms_encoder *e, uint16_t type, uint16_t flags,
     vms_put32(rh + VMS_R_WIRE_LEN, wire_len);
     vms_put32(rh + VMS_R_RAW_LEN, raw_len);
     vms_make_prefix(prefix, e->h.stream_id, e->h.header_digest, rh);
-    vms_digest_record(rh + VMS_R_CHECKSUM, prefix, payload, wire_len, e->key, e->keylen);
+    vms_digest_record2(rh + VMS_R_CHECKSUM, prefix, a, alen, b, blen, e->key, e->keylen);
     int rc = emit(e, rh, sizeof rh);
     if (!rc)
-        rc = emit(e, payload, wire_len);
+        rc = emit(e, a, alen);
+    if (!rc)
+        rc = emit(e, b, blen);
     if (!rc)
         rc = emit(e, zeros, (size_t)(vms_pad8(wire_len) - wire_len));
     if (rc)
@@ -320,6 +351,74 @@ static int write_record(vms_encoder *e, uint16_t type, uint16_t flags,
         vms_chain_step(e->chain, rh + VMS_R_CHECKSUM);
     e->seq++;
     return VMS_OK;
+}
+
+static bool uniform(const uint8_t *p, size_t n)
+{
+    return n <= 1 || memcmp(p, p + 1, n - 1) == 0;
+}
+
+/* Compresses in (n bytes) into e->cbuf.  Returns 1 and sets *out_len when it
+ * shrank, 0 to store raw, <0 on error (recorded). */
+static int try_compress(vms_encoder *e, const uint8_t *in, size_t n, size_t *out_len)
+{
+    if (!e->cctx)
+        return 0;
+    int c = vms_codec_compress(e->cctx, in, n, e->cbuf, e->ccap, out_len);
+    if (c < 0) {
+        vms_err_set(&e->err, c, e->off, e->seq, "compression failed");
+        return efail(e, c);
+    }
+    return c;
+}
+
+/* Writes one record of n (<= record_size) bytes of state. */
+static int encode_chunk(vms_encoder *e, uint32_t section, uint64_t offset,
+                        uint32_t phase, const uint8_t *p, size_t n)
+{
+    size_t clen;
+    int c;
+    if (e->elide) {
+        size_t pages = (n + VMS_PAGE - 1) / VMS_PAGE;
+        size_t mb = (size_t)vms_pad8((pages + 7) / 8), count = 0, lit = 0;
+        memset(e->map, 0, mb);
+        for (size_t i = 0; i < pages; i++) {
+            const uint8_t *pg = p + i * VMS_PAGE;
+            size_t len = i + 1 < pages ? VMS_PAGE : n - i * VMS_PAGE;
+            if (uniform(pg, len)) {
+                e->map[i / 8] |= (uint8_t)(1u << (i % 8));
+                e->map[mb + count++] = pg[0];
+            } else {
+                memcpy(e->lit + lit, pg, len);
+                lit += len;
+            }
+        }
+        size_t fb = (size_t)vms_pad8(count);
+        if (count > 0 && mb + fb + lit < n) {
+            memset(e->map + mb + count, 0, fb - count);
+            const uint8_t *b = e->lit;
+            size_t blen = lit;
+            uint16_t flags = VMS_RF_PAGEMAP;
+            c = lit >= 2 ? try_compress(e, e->lit, lit, &clen) : 0;
+            if (c < 0)
+                return c;
+            if (c == 1) {
+                b = e->cbuf;
+                blen = clen;
+                flags |= VMS_RF_COMPRESSED;
+            }
+            return write_record2(e, VMS_REC_STATE, flags, section, offset, phase, e->map,
+                                 (uint32_t)(mb + fb), b, (uint32_t)blen, (uint32_t)n);
+        }
+    }
+    c = try_compress(e, p, n, &clen);
+    if (c < 0)
+        return c;
+    if (c == 1)
+        return write_record(e, VMS_REC_STATE, VMS_RF_COMPRESSED, section, offset, phase,
+                            e->cbuf, (uint32_t)clen, (uint32_t)n);
+    return write_record(e, VMS_REC_STATE, 0, section, offset, phase, p, (uint32_t)n,
+                        (uint32_t)n);
 }
 
 vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
@@ -353,24 +452,7 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
             if (rc)
                 return rc;
         }
-        const uint8_t *payload = p;
-        size_t wire = n;
-        uint16_t flags = 0;
-        if (e->cctx) {
-            size_t clen;
-            int c = vms_codec_compress(e->cctx, p, n, e->cbuf, e->ccap, &clen);
-            if (c < 0) {
-                vms_err_set(&e->err, c, e->off, e->seq, "compression failed");
-                return efail(e, c);
-            }
-            if (c == 1) {
-                payload = e->cbuf;
-                wire = clen;
-                flags |= VMS_RF_COMPRESSED;
-            }
-        }
-        rc = write_record(e, VMS_REC_STATE, flags, section, offset, phase, payload,
-                          (uint32_t)wire, (uint32_t)n);
+        rc = encode_chunk(e, section, offset, phase, p, n);
         if (rc)
             return rc;
         e->raw_total += n;

@@ -98,6 +98,11 @@ VMS_INTERNAL void vms_digest_record(uint8_t out[VMS_DIGEST_BYTES],
                                     const uint8_t prefix[128],
                                     const uint8_t *payload, size_t len,
                                     const uint8_t *key, size_t keylen);
+/* Same, over the payload given as two consecutive parts a || b. */
+VMS_INTERNAL void vms_digest_record2(uint8_t out[VMS_DIGEST_BYTES],
+                                     const uint8_t prefix[128], const uint8_t *a,
+                                     size_t alen, const uint8_t *b, size_t blen,
+                                     const uint8_t *key, size_t keylen);
 VMS_INTERNAL void vms_chain_step(uint8_t chain[VMS_DIGEST_BYTES],
                                  const uint8_t rec[VMS_DIGEST_BYTES]);
 /* Constant-time comparison of two digests.  In a fuzzing build

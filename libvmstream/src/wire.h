@@ -35,7 +35,8 @@
 
 /* required feature flags */
 #define VMS_FEAT_COMPRESSION 0x00000001u /* records may be compressed by codec */
-#define VMS_FEAT_REQ_KNOWN 0x00000001u
+#define VMS_FEAT_PAGEMAP 0x00000002u     /* records may carry uniform-page maps */
+#define VMS_FEAT_REQ_KNOWN 0x00000003u
 /* optional feature flags */
 #define VMS_FEAT_DESCRIPTOR 0x00000001u  /* blob is a binary descriptor */
 #define VMS_FEAT_OPT_KNOWN 0x00000001u
@@ -67,7 +68,20 @@
 
 #define VMS_RF_OPTIONAL 0x0001u   /* unknown type may be skipped */
 #define VMS_RF_COMPRESSED 0x0002u /* payload compressed with header codec */
-#define VMS_RF_KNOWN 0x0003u
+#define VMS_RF_PAGEMAP 0x0004u    /* payload starts with a uniform-page map */
+#define VMS_RF_KNOWN 0x0007u
+
+/* Page-map payload (flag PAGEMAP, STATE records only).  The record's raw_len
+ * bytes are cut into pages of VMS_PAGE bytes (the last may be shorter).
+ *   [0, mb)        bitmap, bit i (byte i/8, bit i%8) set = page i is uniform;
+ *                  mb = pad8(ceil(npages/8)); unused bits and bytes zero
+ *   [mb, mb+fb)    one fill byte per uniform page, in page order;
+ *                  fb = pad8(popcount); padding zero
+ *   [mb+fb, wire)  the non-uniform ("literal") pages, concatenated, either
+ *                  raw (exactly literal_len bytes) or, with flag COMPRESSED,
+ *                  compressed to fewer than literal_len bytes.
+ * At least one page is uniform. */
+#define VMS_PAGE 4096u
 
 /* END payload */
 #define VMS_E_RECORDS 0        /* 8  records before END */

@@ -1,0 +1,208 @@
+/* test_pagemap.c - uniform-page elision: round trips, size, and every
+ * malformed page map rejected. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+
+static tu_stream encode_opts(const uint8_t *in, size_t n, size_t chunk, vms_codec codec,
+                             int elide)
+{
+    vms_membuf mb = {0};
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, chunk), VMS_OK);
+    cr_assert_eq(vms_encoder_set_compression(e, codec, 0), VMS_OK);
+    cr_assert_eq(vms_encoder_set_page_elision(e, elide), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    return tu_from_membuf(&mb);
+}
+
+static void check_roundtrip(const uint8_t *in, size_t n, size_t chunk, vms_codec codec,
+                            size_t step)
+{
+    tu_stream s = encode_opts(in, n, chunk, codec, 1);
+    tu_result r = tu_decode(s.data, s.len, step, NULL);
+    cr_assert_eq(r.rc, VMS_END, "n=%zu codec=%d: %s", n, codec, r.msg);
+    cr_assert_eq(r.len, n);
+    cr_assert(memcmp(r.data, in, n) == 0, "content differs n=%zu codec=%d", n, codec);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+}
+
+Test(pagemap, roundtrips)
+{
+    const size_t sizes[] = {1, 4095, 4096, 4097, 3 * 4096 + 100, 64 * 4096 + 1};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k];
+        uint8_t *in = tu_state(n, 77 + k);
+        /* force a uniform non-zero page and a uniform partial last page */
+        if (n > 8192)
+            memset(in + 4096, 0xa5, 4096);
+        memset(in + (n - 1) / 4096 * 4096, 0x11, n - (n - 1) / 4096 * 4096);
+        for (int codec = 0; codec <= 2; codec++) {
+            if (!vms_codec_available((vms_codec)codec))
+                continue;
+            check_roundtrip(in, n, 16384, (vms_codec)codec, SIZE_MAX);
+            check_roundtrip(in, n, 16384, (vms_codec)codec, 97);
+        }
+        free(in);
+    }
+}
+
+Test(pagemap, uniform_pages_cost_no_bandwidth)
+{
+    size_t n = 4u << 20;
+    uint8_t *z = calloc(1, n);
+    tu_stream s = encode_opts(z, n, 1u << 20, VMS_CODEC_NONE, 1);
+    /* 4 records: header + 4 x (72 + 32-byte bitmap + 256 fill bytes) + END */
+    cr_assert_lt(s.len, 2048, "stream of %zu bytes", s.len);
+    size_t r0 = tu_record_offset(&s, 0);
+    cr_assert_eq(vms_le16(s.data + r0 + VMS_R_FLAGS), VMS_RF_PAGEMAP);
+    cr_assert_eq(vms_le32(s.data + r0 + VMS_R_WIRE_LEN), 32 + 256);
+    tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert(memcmp(r.data, z, n) == 0);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+    /* Without elision the same state costs its full size. */
+    s = encode_opts(z, n, 1u << 20, VMS_CODEC_NONE, 0);
+    cr_assert_gt(s.len, n);
+    cr_assert_eq(vms_le32(s.data + VMS_H_FEAT_REQ) & VMS_FEAT_PAGEMAP, 0);
+    tu_stream_free(&s);
+    free(z);
+}
+
+/* One record of 3 pages: zero, literal, 0x77-filled. */
+static tu_stream three_pages(vms_codec codec)
+{
+    uint8_t in[3 * 4096];
+    memset(in, 0, 4096);
+    for (int i = 0; i < 4096; i++)
+        in[4096 + i] = (uint8_t)(i * 7 + (i >> 5));
+    memset(in + 8192, 0x77, 4096);
+    tu_stream s = encode_opts(in, sizeof in, sizeof in, codec, 1);
+    size_t r0 = tu_record_offset(&s, 0);
+    cr_assert(vms_le16(s.data + r0 + VMS_R_FLAGS) & VMS_RF_PAGEMAP);
+    return s;
+}
+
+static void expect_code(tu_stream *s, int code)
+{
+    tu_result r = tu_decode(s->data, s->len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, code, "expected %s got %s (%s)", vms_strerror(code),
+                 vms_strerror(r.rc), r.msg);
+    cr_assert_eq(r.records, 0);
+    tu_result_free(&r);
+}
+
+Test(pagemap, malformed_maps_rejected)
+{
+    tu_stream s = three_pages(VMS_CODEC_NONE);
+    size_t p = tu_record_offset(&s, 0) + VMS_R_HDR;
+    cr_assert_eq(s.data[p], 0x05, "bitmap of pages 0 and 2");
+    cr_assert_eq(s.data[p + 8], 0x00);
+    cr_assert_eq(s.data[p + 9], 0x77);
+
+    tu_stream t = tu_copy(&s);
+    t.data[p] |= 0x08; /* page 3 does not exist */
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&t);
+
+    t = tu_copy(&s);
+    t.data[p + 1] = 1; /* bitmap padding byte */
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&t);
+
+    t = tu_copy(&s);
+    t.data[p + 8 + 5] = 1; /* fill padding */
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&t);
+
+    t = tu_copy(&s);
+    t.data[p] = 0x07; /* 3 uniform pages claimed, one literal page present */
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_BAD_LENGTH);
+    tu_stream_free(&t);
+
+    t = tu_copy(&s);
+    t.data[p] = 0x01; /* one uniform page: the second fill byte is now padding */
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_NONZERO_PADDING);
+    tu_stream_free(&t);
+
+    t = tu_copy(&s);
+    t.data[p] = 0x04; /* only page 2 uniform: too few literal bytes */
+    t.data[p + 8] = 0x77;
+    t.data[p + 9] = 0x00;
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_BAD_LENGTH);
+    tu_stream_free(&t);
+
+    t = tu_copy(&s);
+    t.data[p] = 0x00; /* no uniform page at all */
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_BAD_LENGTH);
+    tu_stream_free(&t);
+
+    t = tu_copy(&s); /* page maps not declared in the header */
+    vms_put32(t.data + VMS_H_FEAT_REQ, 0);
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_BAD_RECORD_FLAGS);
+    tu_stream_free(&t);
+
+    t = tu_copy(&s); /* compressed page map without a codec */
+    size_t r0 = tu_record_offset(&t, 0);
+    vms_put16(t.data + r0 + VMS_R_FLAGS, VMS_RF_PAGEMAP | VMS_RF_COMPRESSED);
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_BAD_RECORD_FLAGS);
+    tu_stream_free(&t);
+    tu_stream_free(&s);
+}
+
+Test(pagemap, compressed_literals_exact)
+{
+    tu_stream s = three_pages(VMS_CODEC_ZLIB);
+    size_t r0 = tu_record_offset(&s, 0);
+    cr_assert_eq(vms_le16(s.data + r0 + VMS_R_FLAGS), VMS_RF_PAGEMAP | VMS_RF_COMPRESSED);
+    tu_result r = tu_decode(s.data, s.len, 5, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(r.data[8192], 0x77);
+    cr_assert_eq(r.data[4097], 7);
+    tu_result_free(&r);
+    /* Declaring one more uniform page makes the literal part too long for
+     * its compressed size's declared expansion. */
+    tu_stream t = tu_copy(&s);
+    t.data[r0 + VMS_R_HDR] = 0x07;
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_BAD_LENGTH);
+    tu_stream_free(&t);
+    /* Corrupt deflate data behind a valid map. */
+    t = tu_copy(&s);
+    t.data[r0 + VMS_R_HDR + 16 + 3] ^= 0xff;
+    tu_restamp(&t, NULL, 0);
+    expect_code(&t, VMS_E_BAD_COMPRESSION);
+    tu_stream_free(&t);
+    tu_stream_free(&s);
+}
+
+Test(pagemap, every_bit_flip_rejected)
+{
+    tu_stream s = three_pages(VMS_CODEC_ZLIB);
+    for (size_t i = 0; i < s.len; i++)
+        for (int b = 0; b < 8; b++) {
+            s.data[i] ^= (uint8_t)(1u << b);
+            tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+            cr_assert(r.rc < 0, "flip %zu/%d accepted", i, b);
+            tu_result_free(&r);
+            s.data[i] ^= (uint8_t)(1u << b);
+        }
+    tu_stream_free(&s);
+}
