@@ -325,3 +325,35 @@ Test(large, hundred_mib_authenticated, .timeout = 300)
     free(out);
     free(in);
 }
+
+/* Records smaller than the signed END (120 bytes) and checkpoints (112):
+ * the control records have their own sizes, and arrive split. */
+Test(ed25519, tiny_records_split_feeds)
+{
+    keys();
+    uint8_t in[3000];
+    for (size_t i = 0; i < sizeof in; i++)
+        in[i] = (uint8_t)(i * 31 + 7);
+    tu_stream s = signed_stream(in, sizeof in, 50, 1024, priv_a, tu_sid);
+    for (size_t step = 1; step <= 130; step += 43) {
+        sig_run r = {0};
+        uint8_t out[3000] = {0};
+        r.out = out;
+        r.cap = sizeof out;
+        vms_decoder_callbacks cb = {.on_record = sr_record, .on_commit = sr_commit,
+                                    .ctx = &r};
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_add_ed25519_key(d, pub_a), VMS_OK);
+        int rc = VMS_OK;
+        for (size_t pos = 0; pos < s.len && rc >= 0; pos += step)
+            rc = vms_decoder_feed(d, s.data + pos, s.len - pos < step ? s.len - pos : step,
+                                  NULL);
+        if (rc >= 0)
+            rc = vms_decoder_finish(d);
+        cr_assert_eq(rc, VMS_END, "step %zu: %s", step, vms_decoder_error(d)->message);
+        cr_assert(memcmp(in, out, sizeof in) == 0);
+        vms_decoder_free(d);
+    }
+    tu_stream_free(&s);
+}

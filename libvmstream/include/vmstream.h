@@ -433,6 +433,11 @@ VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
                                            size_t key_len,
                                            const uint8_t key_id[VMS_KEY_ID_BYTES]);
 
+/* Number of threads (1..64, default 1) that page-map, compress and hash
+ * records in parallel; the calling thread is one of them.  The output is
+ * byte-identical for any number.  Records are batched per
+ * vms_encoder_write() call, up to 8 per thread: large writes go fastest. */
+VMS_API vms_status vms_encoder_set_threads(vms_encoder *enc, unsigned threads);
 /* Uniform-page elision (default on): 4 KiB pages of one repeated byte are
  * sent as one fill byte in a page map (doc/FORMAT.md), costing neither
  * bandwidth nor hashing.  on = 0 turns it off. */
@@ -451,9 +456,12 @@ VMS_API vms_status vms_encoder_set_checkpoint_interval(vms_encoder *enc, size_t 
 
 /* Appends len bytes of state for section, starting at offset, in the given
  * phase, split into records of the configured size.  Phases must not
- * decrease.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE (after finish or an
- * error), VMS_E_BAD_PHASE, VMS_E_BAD_OFFSET, VMS_E_LIMIT_RECORDS, VMS_E_IO,
- * VMS_E_NOMEM. */
+ * decrease.  Errors that leave the encoder usable (nothing was written):
+ * VMS_E_INVALID_ARG, VMS_E_BAD_PHASE (phase lower than an earlier one),
+ * VMS_E_BAD_OFFSET (offset + len overflows).  Sticky errors (the stream is
+ * broken; only vms_encoder_free remains): VMS_E_IO, VMS_E_NOMEM,
+ * VMS_E_INTERNAL; later calls return them again.  VMS_E_STATE after
+ * vms_encoder_finish. */
 VMS_API vms_status vms_encoder_write(vms_encoder *enc, uint32_t section,
                                      uint64_t offset, uint32_t phase,
                                      const void *data, size_t len);

@@ -96,15 +96,16 @@ struct vms_decoder {
     vms_stream_summary sum;
     bool have_sum;
 
-    /* signature mode: verified records held until a signature covers them.
-     * Entries: a pend_meta, then the data, padded to 8. */
-    uint8_t *pend;
-    size_t pend_len, pend_cap;
+    /* signature mode: verified records held until a signature covers them */
+    struct pend_meta *pend_head, *pend_tail;
+    uint64_t held;
 };
 
+/* A held record: this header, then its data. */
 typedef struct pend_meta {
+    struct pend_meta *next;
     uint64_t index, offset, stream_offset;
-    uint32_t section, phase, len, pad;
+    uint32_t section, phase, len;
 } pend_meta;
 
 static void *counted_alloc(void *opaque, size_t size)
@@ -156,6 +157,8 @@ static int fail(vms_decoder *d)
 #define FAIL(d, code, off, rec, ...) \
     (vms_err_set(&(d)->err, (code), (off), (rec), __VA_ARGS__), fail(d))
 
+static void drop_held(vms_decoder *d);
+
 /* ---- creation ----------------------------------------------------------- */
 
 vms_status vms_decoder_new(vms_decoder **out, const vms_limits *lim,
@@ -202,7 +205,7 @@ void vms_decoder_free(vms_decoder *d)
     vms_free(&d->bufmem, d->hdr);
     vms_free(&d->bufmem, d->wire);
     vms_free(&d->bufmem, d->raw);
-    vms_free(&d->bufmem, d->pend);
+    drop_held(d);
     memset(d->key, 0, sizeof d->key);
     vms_mem m = d->mem;
     vms_free(&m, d);
@@ -356,8 +359,11 @@ static int header_fixed_done(vms_decoder *d)
                     "library", h->codec);
 
     /* Buffers: sized by the header's max_record, already within limits. */
-    d->wire_cap = (size_t)vms_pad8(h->max_record > VMS_END_PAYLOAD ? h->max_record
-                                                                     : VMS_END_PAYLOAD);
+    /* Control records (END, CHECKPOINT) have fixed sizes of their own,
+     * independent of max_record: the buffer holds the largest of them. */
+    d->wire_cap = (size_t)vms_pad8(h->max_record > VMS_END_PAYLOAD_SIGNED
+                                       ? h->max_record
+                                       : VMS_END_PAYLOAD_SIGNED);
     d->raw_cap = h->codec != VMS_CODEC_NONE || (h->features_required & VMS_FEAT_PAGEMAP)
                      ? h->max_record
                      : 0;
@@ -433,11 +439,14 @@ static int record_head_done(vms_decoder *d)
         return FAIL(d, VMS_E_NONZERO_PADDING, s + VMS_R_RESERVED, n,
                     "record %llu reserved field is 0x%08x, must be 0",
                     (unsigned long long)n, vms_le32(p + VMS_R_RESERVED));
-    if (c->wire_len > maxr && c->type != VMS_REC_END)
+    const bool control = c->type == VMS_REC_END ||
+                         (c->type == VMS_REC_CHECKPOINT &&
+                          d->h.auth_mode == VMS_AUTH_ED25519);
+    if (c->wire_len > maxr && !control)
         return FAIL(d, VMS_E_BAD_LENGTH, s + VMS_R_WIRE_LEN, n,
                     "record %llu payload of %u bytes exceeds the stream's declared "
                     "max record size %u", (unsigned long long)n, c->wire_len, maxr);
-    if (c->wire_len > d->lim[VMS_LIMIT_RECORD_PAYLOAD])
+    if (c->wire_len > d->lim[VMS_LIMIT_RECORD_PAYLOAD] && !control)
         return FAIL(d, VMS_E_LIMIT_RECORD, s + VMS_R_WIRE_LEN, n,
                     "record %llu payload of %u bytes exceeds the record payload "
                     "limit of %llu", (unsigned long long)n, c->wire_len,
@@ -564,50 +573,60 @@ static int deliver(vms_decoder *d, const vms_record *r)
     return VMS_OK;
 }
 
-/* Signature mode: holds a verified record until a signature covers it. */
+/* Signature mode: holds a verified record until a signature covers it.
+ * Each held record is one allocation from the counted allocator, so the
+ * held bytes are bounded by VMS_LIMIT_BUFFERED exactly. */
 static int hold(vms_decoder *d, const vms_record *r)
 {
-    size_t need = sizeof(pend_meta) + (size_t)vms_pad8(r->len);
-    if (d->pend_cap - d->pend_len < need) {
-        size_t ncap = d->pend_cap ? d->pend_cap : 64u << 10;
-        while (ncap - d->pend_len < need)
-            ncap *= 2;
-        uint8_t *n = vms_malloc(&d->bufmem, ncap);
-        if (!n)
-            return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index,
-                        "%zu bytes of state await a signature: above this decoder's "
-                        "buffer limit of %llu (the stream's checkpoints are too "
-                        "sparse)", d->pend_len + need,
-                        (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
-        if (d->pend_len)
-            memcpy(n, d->pend, d->pend_len);
-        vms_free(&d->bufmem, d->pend);
-        d->pend = n;
-        d->pend_cap = ncap;
-    }
-    pend_meta m = {r->index, r->offset, r->stream_offset, r->section, r->phase,
-                   (uint32_t)r->len, 0};
-    memcpy(d->pend + d->pend_len, &m, sizeof m);
-    memcpy(d->pend + d->pend_len + sizeof m, r->data, r->len);
-    d->pend_len += need;
+    if (r->len > SIZE_MAX - sizeof(pend_meta))
+        return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index, "record too large");
+    pend_meta *m = vms_malloc(&d->bufmem, sizeof(pend_meta) + r->len);
+    if (!m)
+        return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index,
+                    "%llu bytes of state await a signature: above this decoder's "
+                    "buffer limit of %llu (the stream's checkpoints are too "
+                    "sparse)", (unsigned long long)(d->held + r->len),
+                    (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
+    *m = (pend_meta){NULL, r->index, r->offset, r->stream_offset, r->section, r->phase,
+                     (uint32_t)r->len};
+    memcpy(m + 1, r->data, r->len);
+    if (d->pend_tail)
+        d->pend_tail->next = m;
+    else
+        d->pend_head = m;
+    d->pend_tail = m;
+    d->held += r->len;
     return VMS_OK;
 }
 
-/* Delivers every held record, in order. */
+static void drop_held(vms_decoder *d)
+{
+    pend_meta *m = d->pend_head;
+    while (m) {
+        pend_meta *next = m->next;
+        vms_free(&d->bufmem, m);
+        m = next;
+    }
+    d->pend_head = d->pend_tail = NULL;
+    d->held = 0;
+}
+
+/* Delivers every held record, in order, and frees it. */
 static int release(vms_decoder *d)
 {
-    size_t off = 0;
-    while (off < d->pend_len) {
-        pend_meta m;
-        memcpy(&m, d->pend + off, sizeof m);
-        vms_record r = {m.index, m.section, m.offset, m.phase,
-                        d->pend + off + sizeof m, m.len, m.stream_offset};
+    while (d->pend_head) {
+        pend_meta *m = d->pend_head;
+        vms_record r = {m->index, m->section, m->offset, m->phase,
+                        (const uint8_t *)(m + 1), m->len, m->stream_offset};
         int rc = deliver(d, &r);
         if (rc)
             return rc;
-        off += sizeof m + (size_t)vms_pad8(m.len);
+        d->pend_head = m->next;
+        if (!d->pend_head)
+            d->pend_tail = NULL;
+        d->held -= m->len;
+        vms_free(&d->bufmem, m);
     }
-    d->pend_len = 0;
     return VMS_OK;
 }
 

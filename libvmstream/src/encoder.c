@@ -1,6 +1,32 @@
-/* encoder.c - writes a stream to a caller sink. */
+/* encoder.c - writes a stream to a caller sink.
+ *
+ * Records are produced in batches: the state given to one
+ * vms_encoder_write() call is cut into records, up to VMS_LANES per worker
+ * thread at a time; each record is page-mapped and compressed (in parallel
+ * when there are workers), then all of the batch's checksums are computed at
+ * once in SIMD lanes (b2many.c), then the records are emitted in order.  The
+ * output is byte-identical whatever the number of threads.  A record stored
+ * raw is hashed and emitted straight from the caller's buffer: no copy. */
+#include "b2many.h"
 #include "internal.h"
 #include "wire.h"
+
+#define VMS_LANES 8
+#define VMS_MAX_THREADS 64
+
+typedef struct enc_slot {
+    uint32_t section, phase;
+    uint64_t offset;
+    const uint8_t *src; /* the caller's bytes for this record */
+    size_t n;
+    uint8_t *buf, *alt; /* scratch: page map + literals; compressed output */
+    uint16_t flags;
+    const uint8_t *payload;
+    size_t wire;
+    int rc;
+    uint8_t rh[VMS_R_HDR];
+    uint8_t prefix[VMS_PREFIX_BYTES];
+} enc_slot;
 
 enum estate { ES_NEW = 0x4501, ES_STREAMING, ES_DONE, ES_FAILED };
 
@@ -17,9 +43,12 @@ struct vms_encoder {
     size_t record_size;
     vms_codec codec;
     int level;
-    vms_codec_ctx *cctx;
-    uint8_t *cbuf;
-    size_t ccap;
+    unsigned threads;      /* threads that work on a batch, caller's included */
+    vms_pool *pool;
+    vms_codec_ctx **cctx;  /* one compressor per thread */
+    enc_slot *slots;
+    size_t nslots;
+    size_t map_max, fill_max; /* bitmap and fill sizes of a full record */
     uint8_t key[VMS_KEY_MAX];
     size_t keylen;
     bool sign;
@@ -27,9 +56,7 @@ struct vms_encoder {
     size_t ckpt_interval;
     uint64_t since_ckpt; /* state bytes since the last checkpoint */
 
-    bool elide;        /* uniform-page maps (default on) */
-    uint8_t *map;      /* page map under construction */
-    uint8_t *lit;      /* literal pages gathered */
+    bool elide;            /* uniform-page maps (default on) */
 
     uint64_t off, seq, raw_total;
     uint32_t last_phase;
@@ -59,6 +86,7 @@ vms_status vms_encoder_new(vms_encoder **out, vms_sink_fn sink, void *sink_ctx,
     e->record_size = DEFAULT_RECORD_SIZE;
     e->ckpt_interval = DEFAULT_CHECKPOINT;
     e->elide = true;
+    e->threads = 1;
     e->codec = VMS_CODEC_NONE;
     e->h.format_major = VMS_FORMAT_MAJOR;
     e->h.format_minor = VMS_FORMAT_MINOR;
@@ -72,11 +100,18 @@ void vms_encoder_free(vms_encoder *e)
 {
     if (!e)
         return;
-    vms_codec_free(e->cctx);
-    vms_free(&e->mem, e->cbuf);
+    vms_pool_free(e->pool);
+    if (e->cctx)
+        for (unsigned t = 0; t < e->threads; t++)
+            vms_codec_free(e->cctx[t]);
+    vms_free(&e->mem, e->cctx);
+    if (e->slots)
+        for (size_t i = 0; i < e->nslots; i++) {
+            vms_free(&e->mem, e->slots[i].buf);
+            vms_free(&e->mem, e->slots[i].alt);
+        }
+    vms_free(&e->mem, e->slots);
     vms_free(&e->mem, e->blob);
-    vms_free(&e->mem, e->map);
-    vms_free(&e->mem, e->lit);
     memset(e->key, 0, sizeof e->key);
     memset(e->sign_key, 0, sizeof e->sign_key);
     vms_mem m = e->mem;
@@ -201,6 +236,15 @@ vms_status vms_encoder_set_page_elision(vms_encoder *e, int on)
     return VMS_OK;
 }
 
+vms_status vms_encoder_set_threads(vms_encoder *e, unsigned threads)
+{
+    SETTING(e);
+    if (threads < 1 || threads > VMS_MAX_THREADS)
+        return VMS_E_INVALID_ARG;
+    e->threads = threads;
+    return VMS_OK;
+}
+
 vms_status vms_encoder_set_checkpoint_interval(vms_encoder *e, size_t bytes)
 {
     SETTING(e);
@@ -232,6 +276,38 @@ static int emit(vms_encoder *e, const void *buf, size_t len)
     return VMS_OK;
 }
 
+/* Allocates the batch: slots, their scratch buffers, one compressor per
+ * thread, and the worker pool. */
+static int alloc_batch(vms_encoder *e)
+{
+    const size_t pages = (e->record_size + VMS_PAGE - 1) / VMS_PAGE;
+    e->map_max = (size_t)vms_pad8((pages + 7) / 8);
+    e->fill_max = (size_t)vms_pad8(pages);
+    e->nslots = (size_t)VMS_LANES * e->threads;
+    e->slots = vms_calloc(&e->mem, sizeof *e->slots * e->nslots);
+    e->cctx = vms_calloc(&e->mem, sizeof *e->cctx * e->threads);
+    if (!e->slots || !e->cctx)
+        return VMS_E_NOMEM;
+    const size_t head = e->map_max + e->fill_max;
+    for (size_t i = 0; i < e->nslots; i++) {
+        if (e->elide && !(e->slots[i].buf = vms_malloc(&e->mem, head + e->record_size)))
+            return VMS_E_NOMEM;
+        if (e->codec != VMS_CODEC_NONE &&
+            !(e->slots[i].alt =
+                  vms_malloc(&e->mem, head + vms_codec_bound(e->codec, e->record_size))))
+            return VMS_E_NOMEM;
+    }
+    if (e->codec != VMS_CODEC_NONE)
+        for (unsigned t = 0; t < e->threads; t++) {
+            int rc = vms_codec_new(&e->cctx[t], &e->mem, e->codec, e->level, true);
+            if (rc)
+                return rc;
+        }
+    if (e->threads > 1)
+        return vms_pool_new(&e->pool, &e->mem, e->threads - 1);
+    return VMS_OK;
+}
+
 static int begin(vms_encoder *e)
 {
     if (e->state == ES_STREAMING)
@@ -247,28 +323,13 @@ static int begin(vms_encoder *e)
     e->h.features_required = (e->codec != VMS_CODEC_NONE ? VMS_FEAT_COMPRESSION : 0) |
                              (e->elide ? VMS_FEAT_PAGEMAP : 0);
     e->h.max_record = (uint32_t)e->record_size;
-    if (e->codec != VMS_CODEC_NONE) {
-        int rc = vms_codec_new(&e->cctx, &e->mem, e->codec, e->level, true);
-        if (rc) {
-            vms_err_set(&e->err, rc, 0, UINT64_MAX,
-                        "cannot set up codec %d at level %d", e->codec, e->level);
-            return efail(e, rc);
-        }
-        e->ccap = vms_codec_bound(e->codec, e->record_size);
-        e->cbuf = vms_malloc(&e->mem, e->ccap);
-        if (!e->cbuf) {
-            vms_err_set(&e->err, VMS_E_NOMEM, 0, UINT64_MAX, "out of memory");
-            return efail(e, VMS_E_NOMEM);
-        }
-    }
-    if (e->elide) {
-        size_t pages = (e->record_size + VMS_PAGE - 1) / VMS_PAGE;
-        e->map = vms_malloc(&e->mem, (size_t)(vms_pad8((pages + 7) / 8) + vms_pad8(pages)));
-        e->lit = vms_malloc(&e->mem, e->record_size);
-        if (!e->map || !e->lit) {
-            vms_err_set(&e->err, VMS_E_NOMEM, 0, UINT64_MAX, "out of memory");
-            return efail(e, VMS_E_NOMEM);
-        }
+    int rc = alloc_batch(e);
+    if (rc) {
+        vms_err_set(&e->err, rc, 0, UINT64_MAX,
+                    rc == VMS_E_NOMEM ? "out of memory for %zu record buffers"
+                                      : "cannot set up the compressor (%zu slots)",
+                    e->nslots);
+        return efail(e, rc);
     }
     size_t hlen = vms_header_size(e->h.version_blob_len);
     uint8_t *hdr = vms_malloc(&e->mem, hlen);
@@ -279,7 +340,7 @@ static int begin(vms_encoder *e)
     vms_header_write(hdr, &e->h, e->blob, e->key, e->keylen);
     memcpy(e->chain, e->h.header_digest, VMS_DIGEST_BYTES);
     e->state = ES_STREAMING;
-    int rc = emit(e, hdr, hlen);
+    rc = emit(e, hdr, hlen);
     vms_free(&e->mem, hdr);
     return rc;
 }
@@ -358,67 +419,145 @@ static bool uniform(const uint8_t *p, size_t n)
     return n <= 1 || memcmp(p, p + 1, n - 1) == 0;
 }
 
-/* Compresses in (n bytes) into e->cbuf.  Returns 1 and sets *out_len when it
- * shrank, 0 to store raw, <0 on error (recorded). */
-static int try_compress(vms_encoder *e, const uint8_t *in, size_t n, size_t *out_len)
+/* Page-maps and compresses one record (any thread).  Sets flags, payload
+ * and wire; payload is contiguous. */
+static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
 {
-    if (!e->cctx)
-        return 0;
-    int c = vms_codec_compress(e->cctx, in, n, e->cbuf, e->ccap, out_len);
-    if (c < 0) {
-        vms_err_set(&e->err, c, e->off, e->seq, "compression failed");
-        return efail(e, c);
-    }
-    return c;
-}
-
-/* Writes one record of n (<= record_size) bytes of state. */
-static int encode_chunk(vms_encoder *e, uint32_t section, uint64_t offset,
-                        uint32_t phase, const uint8_t *p, size_t n)
-{
+    s->flags = 0;
+    s->payload = s->src;
+    s->wire = s->n;
+    s->rc = 0;
+    const size_t n = s->n, head = e->map_max + e->fill_max;
     size_t clen;
-    int c;
     if (e->elide) {
-        size_t pages = (n + VMS_PAGE - 1) / VMS_PAGE;
-        size_t mb = (size_t)vms_pad8((pages + 7) / 8), count = 0, lit = 0;
-        memset(e->map, 0, mb);
+        /* Literal pages are gathered at buf + head; the bitmap and the fill
+         * bytes are then placed right before them, so the payload
+         * [bitmap][fills][literals] is contiguous whatever the fill count. */
+        const size_t pages = (n + VMS_PAGE - 1) / VMS_PAGE;
+        const size_t mb = (size_t)vms_pad8((pages + 7) / 8);
+        uint8_t *lit = s->buf + head, *fills = s->buf + e->map_max;
+        uint8_t bits[VMS_MAX_RECORD_BYTES / VMS_PAGE / 8];
+        size_t count = 0, nlit = 0;
+        memset(bits, 0, mb);
         for (size_t i = 0; i < pages; i++) {
-            const uint8_t *pg = p + i * VMS_PAGE;
+            const uint8_t *pg = s->src + i * VMS_PAGE;
             size_t len = i + 1 < pages ? VMS_PAGE : n - i * VMS_PAGE;
             if (uniform(pg, len)) {
-                e->map[i / 8] |= (uint8_t)(1u << (i % 8));
-                e->map[mb + count++] = pg[0];
+                bits[i / 8] |= (uint8_t)(1u << (i % 8));
+                fills[count++] = pg[0]; /* moved next to the literals below */
             } else {
-                memcpy(e->lit + lit, pg, len);
-                lit += len;
+                memcpy(lit + nlit, pg, len);
+                nlit += len;
             }
         }
-        size_t fb = (size_t)vms_pad8(count);
-        if (count > 0 && mb + fb + lit < n) {
-            memset(e->map + mb + count, 0, fb - count);
-            const uint8_t *b = e->lit;
-            size_t blen = lit;
-            uint16_t flags = VMS_RF_PAGEMAP;
-            c = lit >= 2 ? try_compress(e, e->lit, lit, &clen) : 0;
-            if (c < 0)
-                return c;
-            if (c == 1) {
-                b = e->cbuf;
-                blen = clen;
-                flags |= VMS_RF_COMPRESSED;
+        const size_t fb = (size_t)vms_pad8(count);
+        if (count > 0 && mb + fb + nlit < n) {
+            uint8_t *start = lit - fb - mb;
+            memmove(start + mb, fills, count);
+            memset(start + mb + count, 0, fb - count);
+            memcpy(start, bits, mb);
+            s->flags = VMS_RF_PAGEMAP;
+            s->payload = start;
+            s->wire = mb + fb + nlit;
+            if (cc && nlit >= 2) {
+                int c = vms_codec_compress(cc, lit, nlit, s->alt + head,
+                                           vms_codec_bound(e->codec, e->record_size),
+                                           &clen);
+                if (c < 0) {
+                    s->rc = c;
+                    return;
+                }
+                if (c == 1) {
+                    uint8_t *cstart = s->alt + head - fb - mb;
+                    memcpy(cstart, start, mb + fb);
+                    s->flags |= VMS_RF_COMPRESSED;
+                    s->payload = cstart;
+                    s->wire = mb + fb + clen;
+                }
             }
-            return write_record2(e, VMS_REC_STATE, flags, section, offset, phase, e->map,
-                                 (uint32_t)(mb + fb), b, (uint32_t)blen, (uint32_t)n);
+            return;
         }
     }
-    c = try_compress(e, p, n, &clen);
-    if (c < 0)
-        return c;
-    if (c == 1)
-        return write_record(e, VMS_REC_STATE, VMS_RF_COMPRESSED, section, offset, phase,
-                            e->cbuf, (uint32_t)clen, (uint32_t)n);
-    return write_record(e, VMS_REC_STATE, 0, section, offset, phase, p, (uint32_t)n,
-                        (uint32_t)n);
+    if (cc) {
+        int c = vms_codec_compress(cc, s->src, n, s->alt,
+                                   vms_codec_bound(e->codec, e->record_size), &clen);
+        if (c < 0) {
+            s->rc = c;
+        } else if (c == 1) {
+            s->flags = VMS_RF_COMPRESSED;
+            s->payload = s->alt;
+            s->wire = clen;
+        }
+    }
+}
+
+typedef struct batch_job {
+    vms_encoder *e;
+    size_t count;
+    vms_b2_lane lanes[VMS_LANES * VMS_MAX_THREADS];
+} batch_job;
+
+/* Task t prepares slots t, t + threads, ... with compressor t. */
+static void prepare_task(void *ctx, size_t t)
+{
+    batch_job *j = ctx;
+    for (size_t i = t; i < j->count; i += j->e->threads)
+        prepare(j->e, &j->e->slots[i], j->e->cctx ? j->e->cctx[t] : NULL);
+}
+
+/* Task g hashes lanes [g * VMS_LANES, ...) in one SIMD call. */
+static void hash_task(void *ctx, size_t g)
+{
+    batch_job *j = ctx;
+    size_t first = g * VMS_LANES;
+    size_t n = j->count - first < VMS_LANES ? j->count - first : VMS_LANES;
+    vms_b2_many(j->lanes + first, n, VMS_DIGEST_BYTES, j->e->keylen ? j->e->key : NULL,
+                j->e->keylen, VMS_B2_PATH_AVX512);
+}
+
+/* Prepares, hashes and emits slots [0, count). */
+static int flush(vms_encoder *e, batch_job *j, size_t count)
+{
+    j->e = e;
+    j->count = count;
+    vms_pool_run(e->pool, prepare_task, j, e->threads < count ? e->threads : count);
+    for (size_t i = 0; i < count; i++) {
+        enc_slot *s = &e->slots[i];
+        if (s->rc) {
+            vms_err_set(&e->err, s->rc, e->off, e->seq + i, "compression failed (%s)",
+                        vms_strerror(s->rc));
+            return efail(e, s->rc);
+        }
+        uint8_t *rh = s->rh;
+        memset(rh, 0, VMS_R_HDR);
+        vms_put16(rh + VMS_R_TYPE, VMS_REC_STATE);
+        vms_put16(rh + VMS_R_FLAGS, s->flags);
+        vms_put32(rh + VMS_R_SECTION, s->section);
+        vms_put64(rh + VMS_R_SEQ, e->seq + i);
+        vms_put64(rh + VMS_R_OFFSET, s->offset);
+        vms_put32(rh + VMS_R_PHASE, s->phase);
+        vms_put32(rh + VMS_R_WIRE_LEN, (uint32_t)s->wire);
+        vms_put32(rh + VMS_R_RAW_LEN, (uint32_t)s->n);
+        vms_make_prefix(s->prefix, e->h.stream_id, e->h.header_digest, rh);
+        j->lanes[i] = (vms_b2_lane){s->prefix, VMS_PREFIX_BYTES, s->payload, s->wire,
+                                    rh + VMS_R_CHECKSUM};
+    }
+    vms_pool_run(e->pool, hash_task, j, (count + VMS_LANES - 1) / VMS_LANES);
+    for (size_t i = 0; i < count; i++) {
+        enc_slot *s = &e->slots[i];
+        int rc = emit(e, s->rh, VMS_R_HDR);
+        if (!rc)
+            rc = emit(e, s->payload, s->wire);
+        if (!rc)
+            rc = emit(e, zeros, (size_t)(vms_pad8(s->wire) - s->wire));
+        if (rc)
+            return rc;
+        vms_chain_step(e->chain, s->rh + VMS_R_CHECKSUM);
+        e->seq++;
+        e->raw_total += s->n;
+        e->since_ckpt += s->n;
+    }
+    return VMS_OK;
 }
 
 vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
@@ -435,33 +574,43 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
         return rc;
     if (len == 0)
         return VMS_OK;
+    /* Argument errors: refused without changing the encoder (not sticky). */
     if (phase < e->last_phase)
-        return vms_err_set(&e->err, VMS_E_BAD_PHASE, e->off, e->seq,
-                           "phase %u written after phase %u: phases never go back",
-                           phase, e->last_phase);
+        return VMS_E_BAD_PHASE;
     if (offset > UINT64_MAX - len)
-        return vms_err_set(&e->err, VMS_E_BAD_OFFSET, e->off, e->seq,
-                           "offset %llu + length %zu overflows",
-                           (unsigned long long)offset, len);
+        return VMS_E_BAD_OFFSET;
     e->last_phase = phase;
+    batch_job job;
     const uint8_t *p = data;
+    size_t count = 0;
+    uint64_t planned = e->since_ckpt;
     while (len > 0) {
         size_t n = len < e->record_size ? len : e->record_size;
-        if (e->sign && e->since_ckpt > 0 && e->since_ckpt + n > e->ckpt_interval) {
-            rc = checkpoint(e);
-            if (rc)
+        if (e->sign && planned > 0 && planned + n > e->ckpt_interval) {
+            if (count && (rc = flush(e, &job, count)) != VMS_OK)
                 return rc;
+            count = 0;
+            if ((rc = checkpoint(e)) != VMS_OK)
+                return rc;
+            planned = 0;
         }
-        rc = encode_chunk(e, section, offset, phase, p, n);
-        if (rc)
-            return rc;
-        e->raw_total += n;
-        e->since_ckpt += n;
+        enc_slot *s = &e->slots[count++];
+        s->section = section;
+        s->offset = offset;
+        s->phase = phase;
+        s->src = p;
+        s->n = n;
+        planned += n;
         p += n;
         offset += n;
         len -= n;
+        if (count == e->nslots) {
+            if ((rc = flush(e, &job, count)) != VMS_OK)
+                return rc;
+            count = 0;
+        }
     }
-    return VMS_OK;
+    return count ? flush(e, &job, count) : VMS_OK;
 }
 
 vms_status vms_encoder_finish(vms_encoder *e)

@@ -173,3 +173,13 @@ VMS_INTERNAL int vms_ed25519_sign_raw(const uint8_t priv[32], const uint8_t *msg
 VMS_INTERNAL int vms_ed25519_verify_raw(const uint8_t pub[32], const uint8_t *msg,
                                         size_t len,
                                         const uint8_t sig[VMS_ED25519_SIG_BYTES]);
+
+/* ---- worker pool (pool.c) ------------------------------------------------ */
+typedef struct vms_pool vms_pool;
+/* A pool with `workers` extra threads (the caller's thread also works). */
+VMS_INTERNAL int vms_pool_new(vms_pool **out, const vms_mem *mem, unsigned workers);
+VMS_INTERNAL void vms_pool_free(vms_pool *p);
+/* Runs fn(ctx, i) for every i in [0, n) and returns when all are done.  A
+ * NULL pool runs them on the calling thread. */
+VMS_INTERNAL void vms_pool_run(vms_pool *p, void (*fn)(void *ctx, size_t i),
+                               void *ctx, size_t n);

@@ -1,0 +1,455 @@
+/* b2many.c - BLAKE2b (RFC 7693): portable scalar code, the incremental
+ * single-message API, and the lane scheduler that feeds the SIMD kernels in
+ * b2many_avx2.c / b2many_avx512.c.
+ *
+ * Terms used below.  A lane's message is K || pre || msg where K is the key
+ * padded with zeros to one 128-byte block (only when keyed).  Its length L
+ * is 128 * keyed + pre_len + msg_len and it is cut into nb = max(1,
+ * ceil(L / 128)) blocks.  Block i (0-based) is compressed with the byte
+ * counter min(128 * (i + 1), L) and, for i = nb - 1 only, the final flag;
+ * a short last block is zero padded, and the empty message is one zero
+ * block.  Because K and pre are whole blocks, every block lies inside one
+ * segment, so only a lane's last block ever needs copying. */
+#include "b2many.h"
+
+#include <assert.h>
+
+static const uint64_t b2_iv[8] = {
+    UINT64_C(0x6a09e667f3bcc908), UINT64_C(0xbb67ae8584caa73b),
+    UINT64_C(0x3c6ef372fe94f82b), UINT64_C(0xa54ff53a5f1d36f1),
+    UINT64_C(0x510e527fade682d1), UINT64_C(0x9b05688c2b3e6c1f),
+    UINT64_C(0x1f83d9abfb41bd6b), UINT64_C(0x5be0cd19137e2179),
+};
+
+/* An all-zero block fed to idle SIMD lanes. */
+static const uint8_t b2_zero_block[VMS_B2_BLOCKBYTES];
+
+static inline uint64_t b2_ror(uint64_t x, unsigned n)
+{
+    return (x >> n) | (x << (64 - n));
+}
+
+/* ---- scalar compression -------------------------------------------------- */
+#define B2_G(a, b, c, d, x, y)                                                 \
+    do {                                                                       \
+        a = a + b + (x);                                                       \
+        d = b2_ror(d ^ a, 32);                                                 \
+        c = c + d;                                                             \
+        b = b2_ror(b ^ c, 24);                                                 \
+        a = a + b + (y);                                                       \
+        d = b2_ror(d ^ a, 16);                                                 \
+        c = c + d;                                                             \
+        b = b2_ror(b ^ c, 63);                                                 \
+    } while (0)
+
+/* One round; the sixteen arguments are the round's message permutation. */
+#define B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,  \
+                 s14, s15)                                                     \
+    do {                                                                       \
+        B2_G(v0, v4, v8, v12, m[s0], m[s1]);                                   \
+        B2_G(v1, v5, v9, v13, m[s2], m[s3]);                                   \
+        B2_G(v2, v6, v10, v14, m[s4], m[s5]);                                  \
+        B2_G(v3, v7, v11, v15, m[s6], m[s7]);                                  \
+        B2_G(v0, v5, v10, v15, m[s8], m[s9]);                                  \
+        B2_G(v1, v6, v11, v12, m[s10], m[s11]);                                \
+        B2_G(v2, v7, v8, v13, m[s12], m[s13]);                                 \
+        B2_G(v3, v4, v9, v14, m[s14], m[s15]);                                 \
+    } while (0)
+
+static void b2_compress(uint64_t h[8], const uint8_t block[VMS_B2_BLOCKBYTES],
+                        uint64_t t0, uint64_t t1, uint64_t f0)
+{
+    uint64_t m[16];
+    for (int i = 0; i < 16; i++)
+        m[i] = vms_le64(block + 8 * i);
+
+    uint64_t v0 = h[0], v1 = h[1], v2 = h[2], v3 = h[3];
+    uint64_t v4 = h[4], v5 = h[5], v6 = h[6], v7 = h[7];
+    uint64_t v8 = b2_iv[0], v9 = b2_iv[1], v10 = b2_iv[2], v11 = b2_iv[3];
+    uint64_t v12 = b2_iv[4] ^ t0, v13 = b2_iv[5] ^ t1;
+    uint64_t v14 = b2_iv[6] ^ f0, v15 = b2_iv[7];
+
+    B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+    B2_ROUND(11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4);
+    B2_ROUND(7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8);
+    B2_ROUND(9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13);
+    B2_ROUND(2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9);
+    B2_ROUND(12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11);
+    B2_ROUND(13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10);
+    B2_ROUND(6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5);
+    B2_ROUND(10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0);
+    B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+
+    h[0] ^= v0 ^ v8;
+    h[1] ^= v1 ^ v9;
+    h[2] ^= v2 ^ v10;
+    h[3] ^= v3 ^ v11;
+    h[4] ^= v4 ^ v12;
+    h[5] ^= v5 ^ v13;
+    h[6] ^= v6 ^ v14;
+    h[7] ^= v7 ^ v15;
+}
+
+#undef B2_ROUND
+#undef B2_G
+
+/* Word 0 of the initial chaining value: IV[0] ^ parameter block word 0
+ * (digest length, key length, fanout 1, depth 1). */
+static uint64_t b2_param0(size_t outlen, size_t keylen)
+{
+    return b2_iv[0] ^ UINT64_C(0x01010000) ^ ((uint64_t)keylen << 8) ^
+           (uint64_t)outlen;
+}
+
+static void b2_put_digest(uint8_t *out, const uint64_t h[8], size_t outlen)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(out, h, outlen); /* the digest is h in little-endian order */
+#else
+    uint8_t full[VMS_B2_OUTBYTES];
+    for (int i = 0; i < 8; i++)
+        vms_put64(full + 8 * i, h[i]);
+    memcpy(out, full, outlen);
+#endif
+}
+
+/* ---- incremental single-message API -------------------------------------- */
+static void b2_count(vms_b2_state *s, size_t n)
+{
+    s->t[0] += (uint64_t)n;
+    if (s->t[0] < (uint64_t)n)
+        s->t[1]++;
+}
+
+void vms_b2_init(vms_b2_state *s, size_t outlen, const uint8_t *key,
+                 size_t keylen)
+{
+    assert(outlen >= 1 && outlen <= VMS_B2_OUTBYTES);
+    assert(keylen <= VMS_B2_KEYBYTES && (keylen == 0 || key != NULL));
+    memcpy(s->h, b2_iv, sizeof s->h);
+    s->h[0] = b2_param0(outlen, keylen);
+    s->t[0] = s->t[1] = 0;
+    s->outlen = outlen;
+    memset(s->buf, 0, sizeof s->buf);
+    s->buflen = 0;
+    if (keylen > 0) {
+        memcpy(s->buf, key, keylen);
+        s->buflen = VMS_B2_BLOCKBYTES;
+    }
+}
+
+void vms_b2_update(vms_b2_state *s, const void *in, size_t len)
+{
+    const uint8_t *p = in;
+    if (len == 0)
+        return;
+    /* The buffer is only compressed once more input follows it, so the
+     * last block always stays behind for vms_b2_final. */
+    size_t fill = VMS_B2_BLOCKBYTES - s->buflen;
+    if (len > fill) {
+        memcpy(s->buf + s->buflen, p, fill);
+        b2_count(s, VMS_B2_BLOCKBYTES);
+        b2_compress(s->h, s->buf, s->t[0], s->t[1], 0);
+        s->buflen = 0;
+        p += fill;
+        len -= fill;
+        while (len > VMS_B2_BLOCKBYTES) {
+            b2_count(s, VMS_B2_BLOCKBYTES);
+            b2_compress(s->h, p, s->t[0], s->t[1], 0);
+            p += VMS_B2_BLOCKBYTES;
+            len -= VMS_B2_BLOCKBYTES;
+        }
+    }
+    memcpy(s->buf + s->buflen, p, len);
+    s->buflen += len;
+}
+
+void vms_b2_final(vms_b2_state *s, uint8_t *out)
+{
+    b2_count(s, s->buflen);
+    memset(s->buf + s->buflen, 0, VMS_B2_BLOCKBYTES - s->buflen);
+    b2_compress(s->h, s->buf, s->t[0], s->t[1], ~UINT64_C(0));
+    b2_put_digest(out, s->h, s->outlen);
+    /* The buffer may have held the key. */
+    memset(s->buf, 0, sizeof s->buf);
+    s->buflen = 0;
+}
+
+/* ---- lanes ----------------------------------------------------------------- */
+typedef struct b2_job {
+    const vms_b2_lane *lane;
+    size_t total;   /* L: bytes hashed, key block included */
+    size_t nblocks; /* nb */
+    size_t next;    /* next block to compress */
+} b2_job;
+
+static void b2_job_start(b2_job *j, const vms_b2_lane *ln, bool keyed)
+{
+    assert(ln->pre_len % VMS_B2_BLOCKBYTES == 0);
+    assert(ln->pre_len == 0 || ln->pre != NULL);
+    assert(ln->msg_len == 0 || ln->msg != NULL);
+    j->lane = ln;
+    j->total = (keyed ? VMS_B2_BLOCKBYTES : 0) + ln->pre_len + ln->msg_len;
+    j->nblocks = j->total == 0 ? 1
+                               : (j->total + VMS_B2_BLOCKBYTES - 1) /
+                                     VMS_B2_BLOCKBYTES;
+    j->next = 0;
+}
+
+/* Pointer to block i of the job's message; a short (last) block is copied
+ * into tmp and zero padded. keyblk is NULL when unkeyed. */
+static const uint8_t *b2_job_block(const b2_job *j, const uint8_t *keyblk,
+                                   size_t i, uint8_t tmp[VMS_B2_BLOCKBYTES])
+{
+    const vms_b2_lane *ln = j->lane;
+    if (keyblk != NULL) {
+        if (i == 0)
+            return keyblk;
+        i--;
+    }
+    size_t off = i * VMS_B2_BLOCKBYTES;
+    if (off < ln->pre_len)
+        return ln->pre + off;
+    off -= ln->pre_len;
+    size_t rem = ln->msg_len - off; /* block i exists, so off <= msg_len */
+    if (rem >= VMS_B2_BLOCKBYTES)
+        return ln->msg + off;
+    /* A constant-size copy of zeros becomes a few vector stores, where a
+     * memset of the variable tail would become a slow "rep stos". */
+    memcpy(tmp, b2_zero_block, VMS_B2_BLOCKBYTES);
+    if (rem > 0)
+        memcpy(tmp, ln->msg + off, rem);
+    return tmp;
+}
+
+/* Counter and final flag for the job's block i. */
+static uint64_t b2_job_counter(const b2_job *j, size_t i)
+{
+    return i + 1 == j->nblocks ? (uint64_t)j->total
+                               : (uint64_t)(i + 1) * VMS_B2_BLOCKBYTES;
+}
+static uint64_t b2_job_flag(const b2_job *j, size_t i)
+{
+    return i + 1 == j->nblocks ? ~UINT64_C(0) : 0;
+}
+
+/* Compress the job's remaining blocks with scalar code and write its digest. */
+static void b2_job_finish_scalar(b2_job *j, uint64_t h[8],
+                                 const uint8_t *keyblk, size_t outlen)
+{
+    uint8_t tmp[VMS_B2_BLOCKBYTES];
+    for (size_t i = j->next; i < j->nblocks; i++)
+        b2_compress(h, b2_job_block(j, keyblk, i, tmp),
+                    b2_job_counter(j, i), 0, b2_job_flag(j, i));
+    j->next = j->nblocks;
+    b2_put_digest(j->lane->out, h, outlen);
+}
+
+static void b2_many_portable(const vms_b2_lane *lanes, size_t n,
+                             size_t outlen, const uint8_t *keyblk,
+                             uint64_t p0)
+{
+    for (size_t i = 0; i < n; i++) {
+        b2_job j;
+        uint64_t h[8];
+        b2_job_start(&j, &lanes[i], keyblk != NULL);
+        memcpy(h, b2_iv, sizeof h);
+        h[0] = p0;
+        b2_job_finish_scalar(&j, h, keyblk, outlen);
+    }
+}
+
+#if VMS_B2_HAVE_X86
+/* ---- SIMD lane scheduler ----------------------------------------------------
+ * Lanes are taken in chunks of up to B2_CHUNK, longest message first.  Each
+ * of the kernel's W slots holds one message; every step compresses one
+ * block in every slot, and a slot whose message is done takes the next
+ * message at once, so lanes of different lengths keep the vector full.
+ * Idle slots hash a zero block and their result is ignored.  When only one
+ * message is left it is finished with scalar code, which is faster than a
+ * mostly idle vector. */
+#define B2_CHUNK 256
+#define B2_MAXW 8
+
+typedef void b2_kernel_fn(uint64_t *h, const uint8_t *const *blk,
+                          const uint64_t *t, const uint64_t *f);
+
+typedef struct b2_simd {
+    unsigned width;
+    b2_kernel_fn *kernel;
+} b2_simd;
+
+static const b2_simd b2_simd_avx2 = {4, vms_b2_kernel_avx2};
+static const b2_simd b2_simd_avx512 = {8, vms_b2_kernel_avx512};
+
+/* Sorts idx[0..n) by key[idx[i]], largest first (Shell sort, gaps 3k+1). */
+static void b2_sort_longest_first(uint16_t *idx, size_t n, const size_t *key)
+{
+    size_t gap = 1;
+    while (gap < n / 3)
+        gap = 3 * gap + 1;
+    for (; gap > 0; gap /= 3) {
+        for (size_t i = gap; i < n; i++) {
+            uint16_t v = idx[i];
+            size_t k = i;
+            while (k >= gap && key[idx[k - gap]] < key[v]) {
+                idx[k] = idx[k - gap];
+                k -= gap;
+            }
+            idx[k] = v;
+        }
+    }
+}
+
+static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
+                         size_t n, size_t outlen, const uint8_t *keyblk,
+                         uint64_t p0)
+{
+    const unsigned w = simd->width;
+    _Alignas(64) uint64_t h[8 * B2_MAXW];
+    _Alignas(64) uint8_t tmp[B2_MAXW][VMS_B2_BLOCKBYTES];
+    const uint8_t *blk[B2_MAXW];
+    uint64_t t[B2_MAXW], f[B2_MAXW];
+    b2_job job[B2_MAXW];
+    bool busy[B2_MAXW];
+    uint16_t order[B2_CHUNK];
+    size_t len[B2_CHUNK];
+
+    for (size_t base = 0; base < n; base += B2_CHUNK) {
+        const vms_b2_lane *chunk = lanes + base;
+        size_t cnt = n - base < B2_CHUNK ? n - base : B2_CHUNK;
+        /* Longest first, so that short messages fill the gaps at the end;
+         * not worth it when all lengths are within a block or two. */
+        size_t lo = SIZE_MAX, hi = 0;
+        for (size_t i = 0; i < cnt; i++) {
+            order[i] = (uint16_t)i;
+            len[i] = chunk[i].pre_len + chunk[i].msg_len;
+            lo = len[i] < lo ? len[i] : lo;
+            hi = len[i] > hi ? len[i] : hi;
+        }
+        if (cnt > w && hi - lo > 2 * VMS_B2_BLOCKBYTES)
+            b2_sort_longest_first(order, cnt, len);
+
+        size_t queued = 0;
+        for (unsigned s = 0; s < w; s++)
+            busy[s] = false;
+        for (;;) {
+            unsigned active = 0, last = 0;
+            for (unsigned s = 0; s < w; s++) {
+                if (!busy[s] && queued < cnt) {
+                    b2_job_start(&job[s], &chunk[order[queued++]],
+                                 keyblk != NULL);
+                    h[s] = p0;
+                    for (unsigned k = 1; k < 8; k++)
+                        h[k * w + s] = b2_iv[k];
+                    busy[s] = true;
+                }
+                if (busy[s]) {
+                    active++;
+                    last = s;
+                }
+            }
+            if (active == 0)
+                break;
+            if (active == 1 && queued == cnt) {
+                uint64_t hs[8];
+                for (unsigned k = 0; k < 8; k++)
+                    hs[k] = h[k * w + last];
+                b2_job_finish_scalar(&job[last], hs, keyblk, outlen);
+                break;
+            }
+            for (unsigned s = 0; s < w; s++) {
+                if (busy[s]) {
+                    size_t i = job[s].next;
+                    blk[s] = b2_job_block(&job[s], keyblk, i, tmp[s]);
+                    t[s] = b2_job_counter(&job[s], i);
+                    f[s] = b2_job_flag(&job[s], i);
+                } else {
+                    blk[s] = b2_zero_block;
+                    t[s] = 0;
+                    f[s] = 0;
+                }
+            }
+            simd->kernel(h, blk, t, f);
+            for (unsigned s = 0; s < w; s++) {
+                if (busy[s] && ++job[s].next == job[s].nblocks) {
+                    uint64_t hs[8];
+                    for (unsigned k = 0; k < 8; k++)
+                        hs[k] = h[k * w + s];
+                    b2_put_digest(job[s].lane->out, hs, outlen);
+                    busy[s] = false;
+                }
+            }
+        }
+    }
+}
+#endif /* VMS_B2_HAVE_X86 */
+
+/* ---- dispatch ---------------------------------------------------------------- */
+vms_b2_path vms_b2_best_path(void)
+{
+#if VMS_B2_HAVE_X86
+    /* Reads libgcc's CPU model (which also checks that the OS saves the
+     * ymm / zmm state); computed on every call, nothing is cached here. */
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw"))
+        return VMS_B2_PATH_AVX512;
+    if (__builtin_cpu_supports("avx2"))
+        return VMS_B2_PATH_AVX2;
+#endif
+    return VMS_B2_PATH_PORTABLE;
+}
+
+const char *vms_b2_path_name(vms_b2_path p)
+{
+    switch (p) {
+    case VMS_B2_PATH_PORTABLE:
+        return "portable";
+    case VMS_B2_PATH_AVX2:
+        return "avx2";
+    case VMS_B2_PATH_AVX512:
+        return "avx512";
+    }
+    return "unknown";
+}
+
+void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
+                 const uint8_t *key, size_t keylen, vms_b2_path max_path)
+{
+    assert(outlen >= 1 && outlen <= VMS_B2_OUTBYTES);
+    assert(keylen <= VMS_B2_KEYBYTES && (keylen == 0 || key != NULL));
+    if (n == 0)
+        return;
+
+    uint8_t keyblk[VMS_B2_BLOCKBYTES];
+    const uint8_t *kb = NULL;
+    if (keylen > 0) {
+        memset(keyblk, 0, sizeof keyblk);
+        memcpy(keyblk, key, keylen);
+        kb = keyblk;
+    }
+    const uint64_t p0 = b2_param0(outlen, keylen);
+
+    vms_b2_path path = vms_b2_best_path();
+    if ((unsigned)max_path < (unsigned)path)
+        path = max_path;
+    /* One message gains nothing from lanes. */
+    if (n == 1)
+        path = VMS_B2_PATH_PORTABLE;
+
+#if VMS_B2_HAVE_X86
+    if (path == VMS_B2_PATH_AVX512)
+        b2_many_simd(&b2_simd_avx512, lanes, n, outlen, kb, p0);
+    else if (path == VMS_B2_PATH_AVX2)
+        b2_many_simd(&b2_simd_avx2, lanes, n, outlen, kb, p0);
+    else
+#endif
+        b2_many_portable(lanes, n, outlen, kb, p0);
+
+    if (kb != NULL)
+        memset(keyblk, 0, sizeof keyblk);
+}

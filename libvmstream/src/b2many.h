@@ -1,0 +1,79 @@
+/* b2many.h - multi-message BLAKE2b (RFC 7693) for record checksums.
+ *
+ * vms_b2_many() hashes several independent messages at once, one message
+ * per SIMD lane (4 per ymm register with AVX2, 8 per zmm register with
+ * AVX-512), and produces digests byte-identical to plain BLAKE2b.  Each
+ * message is the concatenation of two segments, pre || msg, so a record's
+ * 128-byte prefix block and its payload need not be copied together.
+ *
+ * vms_b2_init/update/final is a plain incremental scalar BLAKE2b for the
+ * chain digest and other small or streamed inputs.
+ *
+ * Nothing here keeps global mutable state: the SIMD path is chosen on every
+ * call from what the CPU reports. */
+#ifndef VMS_B2MANY_H
+#define VMS_B2MANY_H
+
+#include "internal.h"
+
+#define VMS_B2_BLOCKBYTES 128
+#define VMS_B2_OUTBYTES 64
+#define VMS_B2_KEYBYTES 64
+
+typedef struct vms_b2_lane {
+    const uint8_t *pre;  size_t pre_len;  /* first segment; pre_len is 0 or a multiple of 128 */
+    const uint8_t *msg;  size_t msg_len;  /* second segment, any length (msg may be NULL if 0) */
+    uint8_t *out;                          /* outlen bytes written here */
+} vms_b2_lane;
+
+typedef enum {
+    VMS_B2_PATH_PORTABLE = 0,
+    VMS_B2_PATH_AVX2 = 1,
+    VMS_B2_PATH_AVX512 = 2
+} vms_b2_path;
+
+/* Hash n independent messages (each = pre || msg) with BLAKE2b, outlen 1..64,
+ * optional key (keylen 0..64, NULL if 0). Any n >= 0, any mixture of lengths.
+ * Uses the best path the CPU supports, capped at max_path.
+ * An out buffer must not overlap any lane's input. */
+VMS_INTERNAL void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
+                              const uint8_t *key, size_t keylen,
+                              vms_b2_path max_path);
+/* What the CPU (and OS) supports. */
+VMS_INTERNAL vms_b2_path vms_b2_best_path(void);
+/* "portable", "avx2", "avx512" ("unknown" for anything else). */
+VMS_INTERNAL const char *vms_b2_path_name(vms_b2_path p);
+
+/* A single-message incremental scalar BLAKE2b (for chain digests and small
+ * inputs).  outlen 1..64, keylen 0..64 (key NULL if 0). */
+typedef struct vms_b2_state {
+    uint64_t h[8], t[2];
+    uint8_t buf[128];
+    size_t buflen;
+    size_t outlen;
+} vms_b2_state;
+
+VMS_INTERNAL void vms_b2_init(vms_b2_state *s, size_t outlen,
+                              const uint8_t *key, size_t keylen);
+VMS_INTERNAL void vms_b2_update(vms_b2_state *s, const void *in, size_t len);
+VMS_INTERNAL void vms_b2_final(vms_b2_state *s, uint8_t *out);
+
+/* ---- private to b2many*.c ---------------------------------------------- */
+/* The SIMD kernels compress one block for each of W lanes (W = 4 for AVX2,
+ * 8 for AVX-512).  h holds the chaining values transposed: word k of lane j
+ * is h[k * W + j].  blk[j] points at lane j's 128-byte block (any
+ * alignment), t[j] is its byte counter after this block, f[j] is 0 or
+ * ~0 (last block).  Call them only when the CPU supports the extension. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define VMS_B2_HAVE_X86 1
+VMS_INTERNAL void vms_b2_kernel_avx2(uint64_t h[8 * 4],
+                                     const uint8_t *const blk[4],
+                                     const uint64_t t[4], const uint64_t f[4]);
+VMS_INTERNAL void vms_b2_kernel_avx512(uint64_t h[8 * 8],
+                                       const uint8_t *const blk[8],
+                                       const uint64_t t[8], const uint64_t f[8]);
+#else
+#define VMS_B2_HAVE_X86 0
+#endif
+
+#endif

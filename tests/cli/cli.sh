@@ -1,0 +1,333 @@
+#!/bin/bash
+# cli.sh - the command-line surface: help, usage errors, exit statuses,
+# inspect (text and JSON), verify, encode options, MAC keys and policy.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
+
+have_python=false
+if command -v python3 >/dev/null 2>&1; then
+    have_python=true
+fi
+
+# json_check FILE PYTHON-EXPRESSION: FILE must be valid JSON and the
+# expression (over the parsed document `d`) true.
+json_check() {
+    local file=$1 expr=$2
+    $have_python || return 0
+    python3 -m json.tool "$file" >/dev/null || fail "$file is not valid JSON"
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+if not eval("(" + sys.argv[2] + "\n)"):
+    sys.exit("JSON check failed: " + sys.argv[2])
+' "$file" "$expr" || fail "JSON check failed: $expr"
+}
+
+# ---- help and version -----------------------------------------------------
+
+for cmd in encode decode verify inspect help; do
+    expect_status 0 "$cmd --help" "$VMS" "$cmd" --help
+    grep -q "^Usage: vmstream $cmd" "$T/stdout" || fail "$cmd --help: no usage line on stdout"
+    [ ! -s "$T/stderr" ] || fail "$cmd --help wrote to stderr"
+    expect_status 0 "help $cmd" "$VMS" help "$cmd"
+    grep -q "^Usage: vmstream $cmd" "$T/stdout" || fail "help $cmd: no usage line"
+done
+ok "--help of every subcommand exits 0 with its usage on stdout"
+
+for args in --help help -h; do
+    expect_status 0 "vmstream $args" "$VMS" $args
+    for cmd in encode decode verify inspect; do
+        grep -q "^  $cmd " "$T/stdout" || fail "vmstream $args does not list $cmd"
+    done
+done
+ok "vmstream --help / help list the commands"
+
+expect_status 0 "--version" "$VMS" --version
+grep -Eq '^vmstream [0-9]+\.[0-9]+\.[0-9]+' "$T/stdout" || fail "--version: $(cat "$T/stdout")"
+ok "vmstream --version prints the library version"
+
+grep -q "BLAKE2b-256" <("$VMS" encode --help) || fail "encode --help does not document the key id"
+grep -q "config (1), registers (2), memory (3)" <("$VMS" encode --help) ||
+    fail "encode --help does not document the section names"
+ok "encode --help documents section names and the MAC key id"
+
+# ---- usage errors ------------------------------------------------------------
+
+head -c 3000 /dev/urandom >"$T/state"
+"$VMS" encode --chunk-size 1K -o "$T/s.vms" "$T/state" || fail "encode"
+
+expect_status 2 "no arguments" "$VMS"
+expect_status 2 "unknown command" "$VMS" frobnicate
+grep -q "unknown command 'frobnicate'" "$T/stderr" || fail "unknown command not named"
+expect_status 2 "unknown top-level option" "$VMS" --bogus
+expect_status 2 "help for an unknown command" "$VMS" help frobnicate
+for cmd in encode decode verify inspect; do
+    expect_status 2 "$cmd --bogus" "$VMS" "$cmd" --bogus "$T/s.vms"
+    grep -q -- "--bogus" "$T/stderr" || fail "$cmd: the bad option is not named"
+    grep -q "Try 'vmstream $cmd --help'" "$T/stderr" || fail "$cmd: no --help hint"
+    [ ! -s "$T/stdout" ] || fail "$cmd --bogus wrote to stdout"
+    expect_status 2 "$cmd -Z" "$VMS" "$cmd" -Z "$T/s.vms"
+done
+expect_status 2 "encode without -o" "$VMS" encode "$T/state"
+expect_status 2 "encode without IN" "$VMS" encode -o "$T/x"
+expect_status 2 "decode without -o" "$VMS" decode "$T/s.vms"
+expect_status 2 "decode with -o missing its argument" "$VMS" decode "$T/s.vms" -o
+grep -q "needs an argument" "$T/stderr" || fail "missing option argument not explained"
+expect_status 2 "verify with two inputs" "$VMS" verify "$T/s.vms" "$T/s.vms"
+expect_status 2 "verify without IN" "$VMS" verify
+expect_status 2 "--quiet takes no value" "$VMS" verify --quiet=yes "$T/s.vms"
+ok "bad options and arguments exit 2 with a message on stderr"
+
+expect_status 2 "encode: --vendor reserved" "$VMS" encode --vendor 0x12345 -o "$T/x" "$T/state"
+expect_status 2 "encode: --vendor with bits 16..30" "$VMS" encode --vendor 0x80010000 -o "$T/x" "$T/state"
+expect_status 2 "encode: --vendor and --pci-vendor" \
+    "$VMS" encode --vendor 0 --pci-vendor 10de -o "$T/x" "$T/state"
+expect_status 2 "encode: --pci-vendor too large" "$VMS" encode --pci-vendor 12345 -o "$T/x" "$T/state"
+expect_status 2 "encode: --chunk-size 0" "$VMS" encode --chunk-size 0 -o "$T/x" "$T/state"
+expect_status 2 "encode: --chunk-size too large" "$VMS" encode --chunk-size 65M -o "$T/x" "$T/state"
+expect_status 2 "encode: --chunk-size junk" "$VMS" encode --chunk-size 12Q -o "$T/x" "$T/state"
+expect_status 2 "encode: unknown codec" "$VMS" encode --compress=lz4 -o "$T/x" "$T/state"
+expect_status 2 "encode: bad level" "$VMS" encode --compress=zlib --level 99 -o "$T/x" "$T/state"
+expect_status 2 "encode: --phase junk" "$VMS" encode --phase soon -o "$T/x" "$T/state"
+expect_status 2 "encode: --section junk" "$VMS" encode --section cpu -o "$T/x" "$T/state"
+expect_status 2 "encode: --stream-id short" "$VMS" encode --stream-id abcd -o "$T/x" "$T/state"
+expect_status 2 "encode: --version-blob missing" \
+    "$VMS" encode --version-blob "$T/nope" -o "$T/x" "$T/state"
+head -c 65537 /dev/zero >"$T/bigblob"
+expect_status 2 "encode: --version-blob too large" \
+    "$VMS" encode --version-blob "$T/bigblob" -o "$T/x" "$T/state"
+[ ! -e "$T/x" ] || fail "a failed encode left its output"
+[ -z "$(find "$T" -name '.x.vmstream-*')" ] || fail "a failed encode left a temp file"
+ok "invalid encode options exit 2 and write nothing"
+
+# ---- missing or unreadable input ---------------------------------------------
+
+for cmd in verify inspect; do
+    expect_status 2 "$cmd of a missing file" "$VMS" "$cmd" "$T/missing.vms"
+    grep -q "missing.vms" "$T/stderr" || fail "$cmd: the missing file is not named"
+done
+expect_status 2 "decode of a missing file" "$VMS" decode -o "$T/x" "$T/missing.vms"
+expect_status 2 "encode of a missing file" "$VMS" encode -o "$T/x" "$T/missing.in"
+expect_status 2 "decode of a directory" "$VMS" decode -o "$T/x" "$T"
+expect_status 2 "decode into a missing directory" "$VMS" decode -o "$T/no/such/dir/x" "$T/s.vms"
+[ ! -e "$T/x" ] || fail "output created from a missing input"
+ok "missing input files and unwritable outputs exit 2"
+
+# ---- verify ---------------------------------------------------------------------
+
+expect_status 0 "verify of a valid stream" "$VMS" verify "$T/s.vms"
+[ ! -s "$T/stdout" ] || fail "verify printed something on success"
+[ ! -s "$T/stderr" ] || fail "verify wrote to stderr on success (progress must be silent)"
+expect_status 0 "verify from stdin" "$VMS" verify - <"$T/s.vms"
+cp "$T/s.vms" "$T/bad.vms"
+perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 500, 0); print $f "X"; close $f' \
+    "$T/bad.vms"
+expect_status 1 "verify of a corrupt stream" "$VMS" verify "$T/bad.vms"
+grep -Eq '^vmstream: verify: rejected at byte [0-9]+ \(record [0-9]+\): VMS_E_RECORD_CHECKSUM: ' \
+    "$T/stderr" || fail "verify: bad rejection message: $(cat "$T/stderr")"
+[ "$(wc -l <"$T/stderr")" = 1 ] || fail "verify: the rejection is not one line"
+head -c 1000 "$T/s.vms" >"$T/short.vms"
+expect_status 1 "verify of a truncated stream" "$VMS" verify "$T/short.vms"
+grep -q VMS_E_TRUNCATED "$T/stderr" || fail "truncation not named"
+printf 'hello world, not a stream\n' >"$T/text"
+expect_status 1 "verify of a text file" "$VMS" verify "$T/text"
+grep -q VMS_E_BAD_MAGIC "$T/stderr" || fail "bad magic not named"
+ok "verify: 0 valid, 1 corrupt/truncated/not a stream, one-line message"
+
+expect_status 0 "verify --json valid" "$VMS" verify --json "$T/s.vms"
+json_check "$T/stdout" 'd["result"] == "ok" and d["error"] is None and d["end"]["records"] == 3'
+expect_status 1 "verify --json corrupt" "$VMS" verify --json "$T/bad.vms"
+json_check "$T/stdout" \
+    'd["result"] == "rejected" and d["error"]["code"] == "VMS_E_RECORD_CHECKSUM" and d["end"] is None and d["error"]["category"] == "integrity"'
+ok "verify --json result objects"
+
+# ---- encode options and inspect ------------------------------------------------
+
+printf 'dev-version-1.2.3' >"$T/blob"
+sid=00112233445566778899aabbccddeeff
+expect_status 0 "encode with options" "$VMS" encode --pci-vendor 10de --version-blob "$T/blob" \
+    --section registers --phase 2 --chunk-size 1K --stream-id $sid --compress=zlib \
+    --level 6 -o "$T/o.vms" "$T/state"
+[ ! -s "$T/stderr" ] || fail "encode wrote to stderr (progress must be silent off a terminal)"
+expect_status 0 "inspect" "$VMS" inspect "$T/o.vms"
+cp "$T/stdout" "$T/inspect.txt"
+for pat in \
+    '^  format version:  1\.0$' \
+    '^  vendor id:       pci:0x10de$' \
+    "^  stream id:       $sid\$" \
+    '^  codec:           zlib \(1\)$' \
+    '^  auth mode:       none \(0\)$' \
+    '^  max record:      1024 bytes$' \
+    '^  version blob:    17 bytes: 6465762d76657273696f6e2d312e322e33$' \
+    '^  record 0 at [0-9]+: section 2 \(registers\), offset 0, phase 2, wire 1024, raw 1024, stored$' \
+    '^  record 1 at [0-9]+: section 2 \(registers\), offset 1024, phase 2, ' \
+    '^  record 2 at [0-9]+: section 2 \(registers\), offset 2048, phase 2, wire [0-9]+, raw 952, ' \
+    '^  records:         3$' \
+    '^  raw bytes:       3000$' \
+    '^result: ok$'; do
+    grep -Eq "$pat" "$T/inspect.txt" || { cat "$T/inspect.txt" >&2; fail "inspect: no line matching $pat"; }
+done
+ok "inspect shows the header fields, one line per record and the END summary"
+
+# Fixed stream id: deterministic output.
+"$VMS" encode --pci-vendor 10de --version-blob "$T/blob" --section registers --phase 2 \
+    --chunk-size 1K --stream-id $sid --compress=zlib --level 6 -o "$T/o2.vms" "$T/state"
+cmp -s "$T/o.vms" "$T/o2.vms" || fail "--stream-id does not make the output deterministic"
+ok "--stream-id makes encode deterministic"
+
+# Compressible state: compressed records are flagged.
+perl -e 'print "0123456789abcdef" x 256' >"$T/text.state"
+"$VMS" encode --compress=zlib --chunk-size 1K -o "$T/c.vms" "$T/text.state"
+"$VMS" inspect "$T/c.vms" >"$T/inspect.txt"
+grep -Eq '^  record 0 at [0-9]+: section 0, offset 0, phase 0, wire [0-9]+, raw 1024, compressed$' \
+    "$T/inspect.txt" || fail "inspect does not flag a compressed record"
+"$VMS" encode --phase stop-copy --vendor pci:0x8086 -o "$T/p.vms" "$T/state"
+"$VMS" inspect "$T/p.vms" >"$T/inspect.txt"
+grep -q 'phase stop-copy' "$T/inspect.txt" || fail "inspect does not show stop-copy"
+grep -q 'pci:0x8086' "$T/inspect.txt" || fail "--vendor pci:0x8086 not honoured"
+ok "inspect flags compressed records and stop-copy"
+
+expect_status 0 "inspect --json" "$VMS" inspect --json "$T/o.vms"
+cp "$T/stdout" "$T/inspect.json"
+if $have_python; then
+    json_check "$T/inspect.json" '
+d["result"] == "ok" and d["error"] is None
+and d["header"]["verified"] and d["header"]["vendor"] == "pci:0x10de"
+and d["header"]["vendor_id"] == 0x800010de
+and d["header"]["stream_id"] == "'$sid'"
+and d["header"]["codec"] == "zlib" and d["header"]["auth_mode"] == "none"
+and d["header"]["version_blob"] == "6465762d76657273696f6e2d312e322e33"
+and len(d["records"]) == 3
+and [r["offset"] for r in d["records"]] == [0, 1024, 2048]
+and all(r["section"] == 2 and r["section_name"] == "registers" and r["phase"] == 2 for r in d["records"])
+and d["records"][2]["raw_length"] == 952
+and d["end"]["records"] == 3 and d["end"]["raw_bytes"] == 3000'
+    ok "inspect --json is valid JSON with the expected fields"
+else
+    echo "# python3 not found: skipping the JSON validity checks"
+fi
+
+expect_status 1 "inspect of a corrupt stream" "$VMS" inspect --json "$T/bad.vms"
+json_check "$T/stdout" \
+    'd["result"] == "rejected" and d["error"]["code"] == "VMS_E_RECORD_CHECKSUM" and d["end"] is None'
+expect_status 1 "inspect of a truncated stream" "$VMS" inspect "$T/short.vms"
+grep -q '^result: rejected$' "$T/stdout" || fail "inspect: truncated stream not reported"
+ok "inspect reports rejections (exit 1)"
+
+# JSON escaping of strange file names.
+weird=$T/$'we"ird\\na\tme\001.vms'
+cp "$T/s.vms" "$weird"
+expect_status 0 "inspect --json of a strange file name" "$VMS" inspect --json "$weird"
+if $have_python; then
+    python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["input"] == sys.argv[2], (d["input"], sys.argv[2])
+' "$T/stdout" "$weird" || fail "inspect --json does not escape the file name"
+    ok "inspect --json escapes strings"
+fi
+
+# --offset: decoded state lands at the offset.
+"$VMS" encode --offset 8K -o "$T/off.vms" "$T/state"
+"$VMS" decode -o "$T/off.out" "$T/off.vms"
+[ "$(file_size "$T/off.out")" = $((8192 + 3000)) ] || fail "--offset: wrong output size"
+cmp -s <(head -c 8192 /dev/zero) <(head -c 8192 "$T/off.out") || fail "--offset: hole not zero"
+cmp -s "$T/state" <(tail -c 3000 "$T/off.out") || fail "--offset: data misplaced"
+ok "--offset places the state at the offset"
+
+# --section on decode: a section absent from the stream gives an empty file.
+expect_status 0 "decode --section of an absent section" \
+    "$VMS" decode --section memory -o "$T/empty.out" "$T/o.vms"
+if [ ! -e "$T/empty.out" ] || [ -s "$T/empty.out" ]; then
+    fail "--section absent: expected an empty file"
+fi
+grep -q "no record of section 3" "$T/stderr" || fail "--section absent: no warning"
+expect_status 0 "decode --section registers" "$VMS" decode --section 2 -o "$T/reg.out" "$T/o.vms"
+cmp -s "$T/state" "$T/reg.out" || fail "decode --section 2 differs"
+ok "decode --section selects a section"
+
+# ---- MAC keys and policy -------------------------------------------------------
+
+head -c 32 /dev/urandom >"$T/key1"
+head -c 32 /dev/urandom >"$T/key2"
+head -c 31 /dev/urandom >"$T/short.key"
+head -c 33 /dev/urandom >"$T/long.key"
+expect_status 0 "encode --mac-key" "$VMS" encode --mac-key "$T/key1" --chunk-size 1K \
+    -o "$T/mac.vms" "$T/state"
+expect_status 0 "decode --mac-key" "$VMS" decode --mac-key "$T/key1" -o "$T/mac.out" "$T/mac.vms"
+cmp -s "$T/state" "$T/mac.out" || fail "MAC round trip differs"
+expect_status 0 "decode --mac-key --require-auth" \
+    "$VMS" decode --mac-key "$T/key1" --require-auth -o "$T/mac.out" "$T/mac.vms"
+expect_status 0 "verify --mac-key" "$VMS" verify --mac-key "$T/key1" "$T/mac.vms"
+ok "--mac-key round trip"
+
+# The key id is the first 8 bytes of BLAKE2b-256(key).
+if $have_python; then
+    want=$(python3 -c '
+import hashlib, sys
+print(hashlib.blake2b(open(sys.argv[1], "rb").read(), digest_size=32).hexdigest()[:16])
+' "$T/key1")
+    "$VMS" inspect --mac-key "$T/key1" "$T/mac.vms" >"$T/inspect.txt"
+    grep -q "^  key id:          $want\$" "$T/inspect.txt" ||
+        fail "key id is not the first 8 bytes of BLAKE2b-256(key) ($want)"
+    grep -q '^  auth mode:       mac (1)$' "$T/inspect.txt" || fail "inspect: auth mode not shown"
+    ok "the key id is the first 8 bytes of BLAKE2b-256(key)"
+fi
+
+rm -f "$T/mac.out"
+expect_status 1 "decode with the wrong key" "$VMS" decode --mac-key "$T/key2" -o "$T/mac.out" "$T/mac.vms"
+grep -q VMS_E_UNKNOWN_KEY "$T/stderr" || fail "wrong key: error not named"
+[ ! -e "$T/mac.out" ] || fail "wrong key: output written"
+expect_status 1 "decode without a key" "$VMS" decode -o "$T/mac.out" "$T/mac.vms"
+[ ! -e "$T/mac.out" ] || fail "no key: output written"
+expect_status 1 "verify with the wrong key" "$VMS" verify --mac-key "$T/key2" "$T/mac.vms"
+ok "a wrong or missing MAC key is rejected (exit 1)"
+
+# Same key id, different key bytes is impossible to make by hand, but a
+# modified record must fail its MAC.
+cp "$T/mac.vms" "$T/macbad.vms"
+perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 600, 0); print $f "Y"; close $f' \
+    "$T/macbad.vms"
+expect_status 1 "verify of a modified MAC stream" "$VMS" verify --mac-key "$T/key1" "$T/macbad.vms"
+grep -q VMS_E_MAC_MISMATCH "$T/stderr" || fail "modified MAC stream: $(cat "$T/stderr")"
+ok "a modified MAC stream is rejected with VMS_E_MAC_MISMATCH"
+
+expect_status 1 "--require-auth on an unauthenticated stream" \
+    "$VMS" decode --require-auth -o "$T/x" "$T/s.vms"
+grep -q VMS_E_AUTH_REQUIRED "$T/stderr" || fail "--require-auth: VMS_E_AUTH_REQUIRED not in stderr"
+[ ! -e "$T/x" ] || fail "--require-auth: output written"
+expect_status 1 "verify --require-auth" "$VMS" verify --require-auth "$T/s.vms"
+grep -q VMS_E_AUTH_REQUIRED "$T/stderr" || fail "verify --require-auth: not named"
+ok "--require-auth rejects an unauthenticated stream (exit 1, VMS_E_AUTH_REQUIRED)"
+
+for k in short long; do
+    expect_status 2 "encode with a $k key" "$VMS" encode --mac-key "$T/$k.key" -o "$T/x" "$T/state"
+    grep -q "exactly 32 raw bytes" "$T/stderr" || fail "$k key: unclear message"
+    expect_status 2 "decode with a $k key" "$VMS" decode --mac-key "$T/$k.key" -o "$T/x" "$T/mac.vms"
+done
+expect_status 2 "missing key file" "$VMS" verify --mac-key "$T/nokey" "$T/mac.vms"
+[ ! -e "$T/x" ] || fail "bad key: output written"
+ok "a key file that is not exactly 32 bytes is a usage error (exit 2)"
+
+# inspect of a MAC stream without the key: the header is still shown.
+expect_status 1 "inspect of a MAC stream without a key" "$VMS" inspect "$T/mac.vms"
+grep -q '^header (NOT verified' "$T/stdout" || fail "inspect without key: header not shown"
+grep -q '^  auth mode:       mac (1)$' "$T/stdout" || fail "inspect without key: auth mode not shown"
+grep -q 'VMS_E_UNKNOWN_KEY' "$T/stdout" || fail "inspect without key: error not shown"
+expect_status 1 "inspect --json of a MAC stream without a key" "$VMS" inspect --json "$T/mac.vms"
+json_check "$T/stdout" \
+    'd["header"]["verified"] is False and d["header"]["auth_mode"] == "mac" and d["header"]["key_id"] and d["records"] == [] and d["error"]["code"] == "VMS_E_UNKNOWN_KEY"'
+ok "inspect without the MAC key shows the unverified header and the error"
+
+# ---- output handling ------------------------------------------------------------
+
+expect_status 0 "decode to stdout" "$VMS" decode -o - "$T/s.vms"
+cmp -s "$T/state" "$T/stdout" || fail "decode -o - differs"
+expect_status 0 "decode over an existing file" "$VMS" decode -o "$T/state.copy" "$T/s.vms"
+echo old >"$T/state.copy"
+"$VMS" decode -o "$T/state.copy" "$T/s.vms"
+cmp -s "$T/state" "$T/state.copy" || fail "decode did not replace an existing file"
+(umask 027 && "$VMS" decode -o "$T/mode.out" "$T/s.vms")
+[ "$(stat -c %a "$T/mode.out")" = 640 ] || fail "decode output mode ignores the umask"
+ok "decode writes to stdout, replaces OUT, honours the umask"

@@ -1,0 +1,179 @@
+/* cli.h - declarations shared by the vmstream command-line tool's sources.
+ *
+ * The tool is a table of subcommands (vmstream.c); each one lives in its own
+ * source file and uses the helpers of common.c (argument parsing, files,
+ * keys, the decoder driver, error reporting), json.c and progress.c. */
+#ifndef VMSTREAM_CLI_H
+#define VMSTREAM_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <vmstream.h>
+
+/* Exit statuses, the same for every subcommand. */
+#define EXIT_OK 0
+#define EXIT_REJECTED 1 /* the stream was rejected (format, integrity, limit, policy) */
+#define EXIT_USAGE 2    /* bad usage, or an I/O or resource error */
+
+/* Input is read and fed to the decoder in pieces of this size. */
+#define CLI_READ_CHUNK ((size_t)1 << 20)
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CLI_PRINTF(f, a)
+#endif
+
+/* ---- subcommand table (vmstream.c) -------------------------------------- */
+
+typedef struct cli_command {
+    const char *name;
+    int (*run)(int argc, char **argv); /* argv[0] is "vmstream NAME" */
+    const char *summary;               /* one line for `vmstream --help` */
+    const char *help;                  /* full text for `vmstream NAME --help` */
+} cli_command;
+
+int cmd_encode(int argc, char **argv);
+int cmd_decode(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+extern const char cli_help_encode[];
+extern const char cli_help_decode[];
+extern const char cli_help_verify[];
+extern const char cli_help_inspect[];
+
+/* ---- messages (common.c) ------------------------------------------------- */
+
+/* The name messages are prefixed with, e.g. "vmstream: decode". */
+void cli_set_context(const char *subcommand);
+/* "vmstream: SUB: <message>\n" on stderr (clears a progress line first). */
+void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* cli_error() then a hint to run --help; returns EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* Reports getopt_long's '?' or ':' (parsed with opterr = 0 and an option
+ * string starting with ':'); opts is the long option table.  Returns
+ * EXIT_USAGE. */
+struct option;
+int cli_bad_option(int c, int argc, char **argv, const struct option *opts);
+/* Resets getopt for a subcommand's argv (messages are printed by us). */
+void cli_getopt_reset(void);
+/* Prints text to stdout and returns EXIT_OK (for --help). */
+int cli_print_help(const char *text);
+
+/* ---- argument parsing (common.c) ---------------------------------------- */
+
+/* Each returns 0 on success; on failure prints a usage error naming opt and
+ * returns EXIT_USAGE. */
+/* Unsigned decimal or 0x-hex (no octal), in [0, max]. */
+int parse_u64(const char *opt, const char *s, uint64_t max, uint64_t *out);
+/* Like parse_u64, plus an optional binary suffix K, M, G, T (KiB, MiB ...). */
+int parse_size(const char *opt, const char *s, uint64_t max, uint64_t *out);
+/* Signed decimal int. */
+int parse_int(const char *opt, const char *s, int *out);
+/* Exactly 2*n hex digits (an optional 0x prefix allowed). */
+int parse_hex_bytes(const char *opt, const char *s, uint8_t *out, size_t n);
+/* A section id: a number, or config (1), registers (2), memory (3). */
+int parse_section(const char *opt, const char *s, uint32_t *out);
+/* Name of a well-known section id, or NULL. */
+const char *section_name(uint32_t section);
+
+/* ---- files (common.c) ----------------------------------------------------- */
+
+typedef struct cli_input {
+    int fd;
+    const char *name;  /* for messages: the path, or "<stdin>" */
+    uint64_t size;     /* size when a regular file, else 0 */
+    bool size_known;
+} cli_input;
+
+/* Opens path ("-" = stdin).  On failure prints a message, returns EXIT_USAGE. */
+int input_open(cli_input *in, const char *path);
+void input_close(cli_input *in);
+/* Reads up to len bytes, retrying short reads and EINTR until len bytes or
+ * end of file.  Returns the count, or -1 (errno set) on error. */
+ssize_t read_full(int fd, void *buf, size_t len);
+/* Writes all of buf, retrying short writes and EINTR.  0 or -1 (errno). */
+int write_all(int fd, const void *buf, size_t len);
+
+/* Temporary file created next to a final path, renamed over it on success.
+ * While one exists, SIGINT/SIGTERM/SIGHUP/SIGPIPE unlink it before the tool
+ * dies, so an interrupted run leaves nothing behind. */
+typedef struct cli_tmpfile {
+    int fd;                 /* -1 when none */
+    char *path;             /* NULL when already unlinked / anonymous */
+} cli_tmpfile;
+
+/* Creates a temp file in the directory of final_path (mode 0600 until
+ * commit).  Prints a message and returns EXIT_USAGE on failure. */
+int tmpfile_create_beside(cli_tmpfile *t, const char *final_path);
+/* Creates an anonymous (already unlinked) temp file in $TMPDIR or /tmp. */
+int tmpfile_create_anonymous(cli_tmpfile *t);
+/* fsync, give it the usual 0666 & ~umask mode, rename it to final_path. 0 or
+ * prints a message and returns EXIT_USAGE (the temp file is then removed). */
+int tmpfile_commit(cli_tmpfile *t, const char *final_path);
+/* Closes and unlinks (if not yet committed).  Safe to call repeatedly. */
+void tmpfile_discard(cli_tmpfile *t);
+
+/* Installs the signal handlers that remove temp files (once, at start). */
+void cli_signals_init(void);
+
+/* ---- keys (common.c) ------------------------------------------------------ */
+
+/* The key id of a MAC key: the first VMS_KEY_ID_BYTES bytes of the unkeyed
+ * BLAKE2b-256 digest of the VMS_MAC_KEY_BYTES key bytes.  This is the only
+ * place the derivation is made; encoder and decoder both use it. */
+int mac_key_id(const uint8_t key[VMS_MAC_KEY_BYTES], uint8_t id[VMS_KEY_ID_BYTES]);
+/* Reads a MAC key file: exactly VMS_MAC_KEY_BYTES raw bytes.  Derives its id.
+ * Prints a message and returns EXIT_USAGE on failure. */
+int mac_key_load(const char *path, uint8_t key[VMS_MAC_KEY_BYTES],
+                 uint8_t id[VMS_KEY_ID_BYTES]);
+
+/* ---- formatting (common.c) ------------------------------------------------ */
+
+/* Lower-case hex of n bytes into out (2n+1 bytes). */
+void hex_format(char *out, const uint8_t *p, size_t n);
+/* "pci:0x10de", "0x00000000 (unspecified)" or "0x%08x (reserved)". */
+void vendor_format(char *out, size_t outlen, uint32_t vendor);
+const char *codec_name(unsigned codec);
+const char *auth_name(unsigned mode);
+const char *category_name(vms_error_category c);
+/* Exit status for a decoder result: 0 for VMS_OK/VMS_END, 1 for a
+ * FORMAT/INTEGRITY/LIMIT/POLICY error or VMS_E_UNSUPPORTED (the stream needs
+ * a codec or auth mode not built in), 2 otherwise. */
+int exit_status_of(int status);
+/* Prints "vmstream: SUB: rejected at byte N (record R): CODE: message". */
+void report_rejection(const vms_error_info *err);
+
+/* ---- the decoder driver (common.c) ----------------------------------------- */
+
+struct cli_progress;
+
+/* Decoder options shared by decode, verify and inspect. */
+typedef struct cli_decode_opts {
+    const char *mac_key_path; /* NULL: none */
+    bool require_auth;
+} cli_decode_opts;
+
+/* Creates a decoder with default limits and applies opts (loads the key).
+ * Prints a message and returns EXIT_USAGE on failure. */
+int decoder_setup(vms_decoder **dec, const vms_decoder_callbacks *cb,
+                  const cli_decode_opts *opts);
+
+/* Called after each piece was fed (may be NULL); a non-zero return stops. */
+typedef int (*cli_fed_fn)(void *ctx, const uint8_t *buf, size_t len);
+
+/* Reads in until end of input and feeds every byte to dec, then calls
+ * vms_decoder_finish.  before (may be NULL) sees each piece before the
+ * decoder does, after each piece was fed.  piece is the feed size (0 =
+ * CLI_READ_CHUNK).  Returns VMS_END, a negative decoder status, or
+ * CLI_READ_FAILED (a read error, already reported). */
+#define CLI_READ_FAILED 0x7fff
+int decoder_run(vms_decoder *dec, cli_input *in, struct cli_progress *prog,
+                size_t piece, cli_fed_fn before, cli_fed_fn after, void *ctx);
+
+#endif
