@@ -492,4 +492,7 @@ VMS_API void vms_membuf_release(vms_membuf *mb);
 }
 #endif
 
+/* Device compatibility descriptors and checks. */
+#include "vmstream_compat.h"
+
 #endif /* VMSTREAM_H */

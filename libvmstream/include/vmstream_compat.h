@@ -350,6 +350,34 @@ VMS_API vms_status vms_compat_check(const vms_descriptor *source,
                                     const vms_compat_options *opt,
                                     vms_compat_result *res);
 
+/* ------------------------------------------------------------------------ */
+/* Descriptors in the stream                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Carries desc, in its canonical binary form, as the stream header's
+ * device-version blob (optional feature DESCRIPTOR), and sets the header's
+ * vendor id to the descriptor's.  The descriptor is copied.  Before the
+ * first write only.  Errors: VMS_E_INVALID_ARG (incomplete descriptor),
+ * VMS_E_STATE, VMS_E_NOMEM. */
+VMS_API vms_status vms_encoder_set_descriptor(vms_encoder *enc,
+                                              const vms_descriptor *desc);
+
+/* Makes the decoder check the stream's descriptor against target (copied)
+ * with vms_compat_check() before any record is delivered.  A stream with no
+ * descriptor, or an incompatible one, is refused at its header with
+ * VMS_E_INCOMPATIBLE; the error message carries the rule name and the same
+ * reason vms_compat_check() gives.  opt (copied; its ctx must outlive the
+ * decoder) may be NULL.  Whether or not a target is set, a stream that
+ * declares a descriptor has it decoded and its vendor id checked against
+ * the header's (VMS_E_BAD_DESCRIPTOR).  Before the first feed only.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE, VMS_E_NOMEM. */
+VMS_API vms_status vms_decoder_set_target(vms_decoder *dec,
+                                          const vms_descriptor *target,
+                                          const vms_compat_options *opt);
+/* The stream's verified descriptor once the header verified (NULL before,
+ * or when the stream carries none).  Owned by the decoder. */
+VMS_API const vms_descriptor *vms_decoder_descriptor(const vms_decoder *dec);
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,6 +24,7 @@
  * counting allocator capped at VMS_LIMIT_BUFFERED.
  */
 #include "internal.h"
+#include "vmstream_compat.h"
 #include "wire.h"
 
 enum dstate {
@@ -72,6 +73,13 @@ struct vms_decoder {
     uint8_t vkey_ids[VMS_MAX_VERIFY_KEYS][VMS_KEY_ID_BYTES];
     size_t nvkeys;
     const uint8_t *vkey; /* the key the stream names, in signature mode */
+
+    /* compatibility: the target this stream must suit, and the stream's own
+     * descriptor once decoded */
+    vms_descriptor *target;
+    vms_compat_options compat_opt;
+    bool have_compat_opt;
+    vms_descriptor *source;
 
     /* header */
     uint8_t fixed[VMS_H_FIXED];
@@ -206,6 +214,8 @@ void vms_decoder_free(vms_decoder *d)
     vms_free(&d->bufmem, d->wire);
     vms_free(&d->bufmem, d->raw);
     drop_held(d);
+    vms_descriptor_free(d->target);
+    vms_descriptor_free(d->source);
     memset(d->key, 0, sizeof d->key);
     vms_mem m = d->mem;
     vms_free(&m, d);
@@ -265,6 +275,34 @@ vms_status vms_decoder_add_ed25519_key(vms_decoder *d,
     vms_key_id(pub, VMS_ED25519_KEY_BYTES, d->vkey_ids[d->nvkeys]);
     d->nvkeys++;
     return VMS_OK;
+}
+
+vms_status vms_decoder_set_target(vms_decoder *d, const vms_descriptor *target,
+                                  const vms_compat_options *opt)
+{
+    if (!d || !target)
+        return VMS_E_INVALID_ARG;
+    if (!configurable(d))
+        return VMS_E_STATE;
+    vms_status rc = vms_descriptor_validate(target);
+    if (rc)
+        return rc;
+    vms_allocator a = {d->mem.alloc, d->mem.free, d->mem.opaque};
+    vms_descriptor *copy;
+    rc = vms_descriptor_clone(&copy, target, &a);
+    if (rc)
+        return rc;
+    vms_descriptor_free(d->target);
+    d->target = copy;
+    d->have_compat_opt = opt != NULL;
+    if (opt)
+        d->compat_opt = *opt;
+    return VMS_OK;
+}
+
+const vms_descriptor *vms_decoder_descriptor(const vms_decoder *d)
+{
+    return d ? d->source : NULL;
 }
 
 /* ---- accessors ------------------------------------------------------------ */
@@ -392,10 +430,54 @@ static int header_fixed_done(vms_decoder *d)
     return VMS_OK;
 }
 
+/* The header's device descriptor: decoded and checked against the header
+ * whenever the stream declares one, and against the target when one is
+ * set.  Runs after the header checksum/MAC verified, before any record. */
+static int check_descriptor(vms_decoder *d)
+{
+    const uint64_t R = UINT64_MAX;
+    const vms_header_info *h = &d->h;
+    if (h->features_optional & VMS_FEAT_DESCRIPTOR) {
+        vms_allocator a = {d->bufmem.alloc, d->bufmem.free, d->bufmem.opaque};
+        vms_descriptor_error de;
+        int rc = vms_descriptor_decode(&d->source, h->version_blob, h->version_blob_len,
+                                       &a, &de);
+        if (rc == VMS_E_NOMEM)
+            return FAIL(d, VMS_E_NOMEM, VMS_H_FIXED, R, "out of memory for the descriptor");
+        if (rc)
+            return FAIL(d, VMS_E_BAD_DESCRIPTOR, VMS_H_FIXED + de.offset, R,
+                        "the header's device descriptor is invalid at blob byte %llu: %s",
+                        (unsigned long long)de.offset, de.message);
+        uint32_t dv = vms_descriptor_get_vendor_id(d->source);
+        if (dv != h->vendor_id)
+            return FAIL(d, VMS_E_BAD_DESCRIPTOR, VMS_H_VENDOR, R,
+                        "the descriptor's vendor id 0x%08x differs from the header's "
+                        "0x%08x", dv, h->vendor_id);
+    }
+    if (!d->target)
+        return VMS_OK;
+    if (!d->source)
+        return FAIL(d, VMS_E_INCOMPATIBLE, VMS_H_FEAT_OPT, R,
+                    "the stream carries no device descriptor, so it cannot be checked "
+                    "against the target device");
+    vms_compat_result res;
+    int rc = vms_compat_check(d->source, d->target,
+                              d->have_compat_opt ? &d->compat_opt : NULL, &res);
+    if (rc == VMS_E_INCOMPATIBLE)
+        return FAIL(d, VMS_E_INCOMPATIBLE, VMS_H_FIXED, R, "incompatible device (%s): %s",
+                    vms_compat_rule_name(res.rule), res.reason);
+    if (rc)
+        return FAIL(d, rc, VMS_H_FIXED, R, "the compatibility check failed: %s",
+                    res.reason);
+    return VMS_OK;
+}
+
 static int header_done(vms_decoder *d)
 {
     if (vms_header_check_rest(d->hdr, &d->h, d->key, d->dkeylen, &d->err))
         return fail(d);
+    if (check_descriptor(d))
+        return d->err.info.code;
     d->have_header = true;
     memcpy(d->chain, d->h.header_digest, VMS_DIGEST_BYTES);
     if (d->cb.on_header && d->cb.on_header(d->cb.ctx, &d->h) != 0)

@@ -9,6 +9,7 @@
  * raw is hashed and emitted straight from the caller's buffer: no copy. */
 #include "b2many.h"
 #include "internal.h"
+#include "vmstream_compat.h"
 #include "wire.h"
 
 #define VMS_LANES 8
@@ -160,6 +161,7 @@ vms_status vms_encoder_set_stream_id(vms_encoder *e, const uint8_t id[VMS_STREAM
 vms_status vms_encoder_set_version_blob(vms_encoder *e, const void *blob, size_t len)
 {
     SETTING(e);
+    e->h.features_optional &= ~VMS_FEAT_DESCRIPTOR; /* an opaque blob */
     if ((!blob && len) || len > VMS_MAX_BLOB_BYTES)
         return VMS_E_INVALID_ARG;
     uint8_t *copy = NULL;
@@ -172,6 +174,24 @@ vms_status vms_encoder_set_version_blob(vms_encoder *e, const void *blob, size_t
     vms_free(&e->mem, e->blob);
     e->blob = copy;
     e->h.version_blob_len = (uint32_t)len;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_descriptor(vms_encoder *e, const vms_descriptor *desc)
+{
+    SETTING(e);
+    if (!desc)
+        return VMS_E_INVALID_ARG;
+    uint8_t buf[VMS_DESC_MAX_BINARY];
+    size_t n;
+    vms_status rc = vms_descriptor_encode(desc, buf, sizeof buf, &n);
+    if (rc)
+        return rc;
+    rc = vms_encoder_set_version_blob(e, buf, n);
+    if (rc)
+        return rc;
+    e->h.vendor_id = vms_descriptor_get_vendor_id(desc);
+    e->h.features_optional |= VMS_FEAT_DESCRIPTOR;
     return VMS_OK;
 }
 
