@@ -983,3 +983,90 @@ Test(mac, libb2_keyed_known_answers)
     cr_assert_eq(vms_blake2b_keyed(out, 64, &in0, 1, key, 64), 0);
     cr_assert(memcmp(out, kat1, 8) == 0);
 }
+
+/* ---- batching and threads ------------------------------------------------------ */
+
+Test(batch, errors_reported_in_stream_order)
+{
+    /* 12 records fed whole: they sit in one batch.  Record 2's payload is
+     * corrupt and record 5's sequence number is wrong: the decoder must
+     * report record 2 (as a sequential decoder would) and deliver 0 and 1. */
+    uint8_t *in = tu_state(1200, 21);
+    tu_stream s = tu_encode(in, 1200, 100, VMS_CODEC_NONE, NULL);
+    s.data[tu_record_offset(&s, 2) + VMS_R_HDR + 10] ^= 1;
+    vms_put64(s.data + tu_record_offset(&s, 5) + VMS_R_SEQ, 9);
+    tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_E_RECORD_CHECKSUM, "%s", r.msg);
+    cr_assert_eq(r.err_record, 2);
+    cr_assert_eq(r.records, 2);
+    tu_result_free(&r);
+    /* with record 2 intact, the sequence error of record 5 is reported
+     * after records 0..4 were delivered */
+    s.data[tu_record_offset(&s, 2) + VMS_R_HDR + 10] ^= 1;
+    r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_E_BAD_SEQUENCE, "%s", r.msg);
+    cr_assert_eq(r.records, 5);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+    free(in);
+}
+
+static tu_stream encode_threads(const uint8_t *in, size_t n, vms_codec codec,
+                                unsigned threads)
+{
+    vms_membuf mb = {0};
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, 65536), VMS_OK);
+    cr_assert_eq(vms_encoder_set_compression(e, codec, 0), VMS_OK);
+    cr_assert_eq(vms_encoder_set_threads(e, threads), VMS_OK);
+    /* several writes of different sizes, batches filling and not */
+    size_t done = 0, step = 3 * 65536 + 5;
+    while (done < n) {
+        size_t k = n - done < step ? n - done : step;
+        cr_assert_eq(vms_encoder_write(e, 1, done, 0, in + done, k), VMS_OK);
+        done += k;
+        step *= 3;
+    }
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    return tu_from_membuf(&mb);
+}
+
+Test(batch, threads_give_identical_output)
+{
+    size_t n = 6u << 20;
+    uint8_t *in = tu_state(n, 31);
+    for (int codec = 0; codec <= 2; codec++) {
+        if (!vms_codec_available((vms_codec)codec))
+            continue;
+        tu_stream one = encode_threads(in, n, (vms_codec)codec, 1);
+        tu_stream three = encode_threads(in, n, (vms_codec)codec, 3);
+        cr_assert_eq(one.len, three.len, "codec %d", codec);
+        cr_assert(memcmp(one.data, three.data, one.len) == 0, "codec %d differs", codec);
+        /* decode with 2 threads, in 1 MiB feeds */
+        tu_result r;
+        memset(&r, 0, sizeof r);
+        vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
+                                    .ctx = &r};
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_set_threads(d, 2), VMS_OK);
+        int rc = VMS_OK;
+        for (size_t pos = 0; pos < one.len && rc >= 0; pos += 1u << 20)
+            rc = vms_decoder_feed(d, one.data + pos,
+                                  one.len - pos < (1u << 20) ? one.len - pos : 1u << 20, NULL);
+        if (rc >= 0)
+            rc = vms_decoder_finish(d);
+        cr_assert_eq(rc, VMS_END, "%s", vms_decoder_error(d)->message);
+        vms_decoder_free(d);
+        cr_assert_eq(r.len, n);
+        cr_assert(memcmp(r.data, in, n) == 0);
+        cr_assert_eq(r.commits, 1);
+        tu_result_free(&r);
+        tu_stream_free(&one);
+        tu_stream_free(&three);
+    }
+    free(in);
+}

@@ -385,6 +385,12 @@ VMS_API vms_status vms_decoder_require_auth(vms_decoder *dec, vms_auth_mode mode
  * (built without OpenSSL), VMS_E_BAD_KEY (not a valid public key). */
 VMS_API vms_status vms_decoder_add_ed25519_key(vms_decoder *dec,
                                                const uint8_t pub[VMS_ED25519_KEY_BYTES]);
+/* Number of threads (1..64, default 1) that verify record checksums; the
+ * calling thread is one of them.  The decoder hashes up to 8 records per
+ * thread at once in SIMD lanes; records are delivered in order and
+ * exactly as with one thread.  Feed large buffers (several records) for
+ * speed.  Before the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE. */
+VMS_API vms_status vms_decoder_set_threads(vms_decoder *dec, unsigned threads);
 /* Policy: refuse streams whose format minor is below min_minor. */
 VMS_API vms_status vms_decoder_require_format(vms_decoder *dec, uint16_t min_minor);
 /* Sets the key for MAC-mode streams (copied).  key_id identifies it; a

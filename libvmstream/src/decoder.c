@@ -23,6 +23,7 @@
  * limits) and every allocation, including the codec's, goes through a
  * counting allocator capped at VMS_LIMIT_BUFFERED.
  */
+#include "b2many.h"
 #include "internal.h"
 #include "vmstream_compat.h"
 #include "wire.h"
@@ -44,6 +45,22 @@ typedef struct cur_record {
     uint64_t start;  /* stream offset of the record header */
     size_t body_len; /* pad8(wire_len) */
 } cur_record;
+
+/* A record whose bounds and padding were checked, waiting in the batch for
+ * its checksum: batches are hashed in SIMD lanes (and worker threads), then
+ * verified and delivered in order.  body points into the caller's buffer
+ * (valid until the feed call returns: every feed flushes the batch before
+ * it returns) or into d->wire. */
+typedef struct dec_slot {
+    cur_record c;
+    uint8_t rh[VMS_R_HDR];
+    const uint8_t *body;
+    uint8_t prefix[VMS_PREFIX_BYTES];
+    uint8_t digest[VMS_DIGEST_BYTES];
+} dec_slot;
+
+#define VMS_LANES 8
+#define VMS_MAX_THREADS 64
 
 /* Allocation accounting: each block carries its size in a 16-byte prefix. */
 typedef struct counted_mem {
@@ -104,6 +121,14 @@ struct vms_decoder {
     vms_stream_summary sum;
     bool have_sum;
 
+    /* batch of records awaiting their checksums */
+    unsigned threads;
+    vms_pool *pool;
+    dec_slot *batch;
+    vms_b2_lane *lanes;
+    size_t nbatch, batch_cap;
+    bool flushing;
+
     /* signature mode: verified records held until a signature covers them */
     struct pend_meta *pend_head, *pend_tail;
     uint64_t held;
@@ -162,8 +187,20 @@ static int fail(vms_decoder *d)
     return d->err.info.code;
 }
 
-#define FAIL(d, code, off, rec, ...) \
-    (vms_err_set(&(d)->err, (code), (off), (rec), __VA_ARGS__), fail(d))
+static int flush(vms_decoder *d);
+
+/* Records already in the batch come before the failing one: they are
+ * verified (and delivered) first, so errors are reported in stream order
+ * whatever the batching. */
+static bool flush_failed(vms_decoder *d)
+{
+    return d->nbatch && !d->flushing && flush(d) != VMS_OK;
+}
+
+#define FAIL(d, code_, off_, rec_, ...)                                       \
+    (flush_failed(d) ? (d)->err.info.code                                    \
+                     : (vms_err_set(&(d)->err, (code_), (off_), (rec_), __VA_ARGS__), \
+                        fail(d)))
 
 static void drop_held(vms_decoder *d);
 
@@ -193,6 +230,7 @@ vms_status vms_decoder_new(vms_decoder **out, const vms_limits *lim,
     d->bufmem.free = counted_free;
     d->bufmem.opaque = &d->cmem;
     d->state = DS_HEADER_FIXED;
+    d->threads = 1;
     vms_err_clear(&d->err);
     *out = d;
     return VMS_OK;
@@ -214,6 +252,9 @@ void vms_decoder_free(vms_decoder *d)
     vms_free(&d->bufmem, d->wire);
     vms_free(&d->bufmem, d->raw);
     drop_held(d);
+    vms_pool_free(d->pool);
+    vms_free(&d->bufmem, d->batch);
+    vms_free(&d->bufmem, d->lanes);
     vms_descriptor_free(d->target);
     vms_descriptor_free(d->source);
     memset(d->key, 0, sizeof d->key);
@@ -274,6 +315,16 @@ vms_status vms_decoder_add_ed25519_key(vms_decoder *d,
     memcpy(d->vkeys[d->nvkeys], pub, VMS_ED25519_KEY_BYTES);
     vms_key_id(pub, VMS_ED25519_KEY_BYTES, d->vkey_ids[d->nvkeys]);
     d->nvkeys++;
+    return VMS_OK;
+}
+
+vms_status vms_decoder_set_threads(vms_decoder *d, unsigned threads)
+{
+    if (!d || threads < 1 || threads > VMS_MAX_THREADS)
+        return VMS_E_INVALID_ARG;
+    if (!configurable(d))
+        return VMS_E_STATE;
+    d->threads = threads;
     return VMS_OK;
 }
 
@@ -416,8 +467,13 @@ static int header_fixed_done(vms_decoder *d)
     d->wire = vms_malloc(&d->bufmem, d->wire_cap);
     if (d->raw_cap)
         d->raw = vms_malloc(&d->bufmem, d->raw_cap);
-    if (!d->hdr || !d->wire || (d->raw_cap && !d->raw))
+    d->batch_cap = (size_t)VMS_LANES * d->threads;
+    d->batch = vms_malloc(&d->bufmem, sizeof *d->batch * d->batch_cap);
+    d->lanes = vms_malloc(&d->bufmem, sizeof *d->lanes * d->batch_cap);
+    if (!d->hdr || !d->wire || (d->raw_cap && !d->raw) || !d->batch || !d->lanes)
         return FAIL(d, VMS_E_NOMEM, 0, R, "out of memory for decoder buffers");
+    if (d->threads > 1 && vms_pool_new(&d->pool, &d->mem, d->threads - 1) != VMS_OK)
+        return FAIL(d, VMS_E_NOMEM, 0, R, "cannot start %u decoder threads", d->threads);
     if (h->codec != VMS_CODEC_NONE) {
         rc = vms_codec_new(&d->codec, &d->bufmem, (vms_codec)h->codec, 0, false);
         if (rc)
@@ -772,9 +828,8 @@ static int end_record(vms_decoder *d, const uint8_t *body)
 }
 
 /* Expands a page-mapped payload (body, wire_len bytes) into d->raw. */
-static int expand_pagemap(vms_decoder *d, const uint8_t *body)
+static int expand_pagemap(vms_decoder *d, const cur_record *c, const uint8_t *body)
 {
-    const cur_record *c = &d->cur;
     const uint64_t s = c->start, n = c->seq, po = s + VMS_R_HDR;
     const size_t raw = c->raw_len, wire = c->wire_len;
     const size_t pages = (raw + VMS_PAGE - 1) / VMS_PAGE;
@@ -850,6 +905,94 @@ static int expand_pagemap(vms_decoder *d, const uint8_t *body)
     return VMS_OK;
 }
 
+/* Decompresses or expands a verified STATE record and delivers (or, in
+ * signature mode, holds) it. */
+static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *body)
+{
+    const uint64_t s = c->start, n = c->seq;
+    const uint8_t *data = body;
+    if (c->flags & VMS_RF_PAGEMAP) {
+        int rc = expand_pagemap(d, c, body);
+        if (rc)
+            return rc;
+        data = d->raw;
+    } else if (c->flags & VMS_RF_COMPRESSED) {
+        const char *why;
+        int zr = vms_codec_decompress(d->codec, body, c->wire_len, d->raw, c->raw_len, &why);
+        if (zr == VMS_E_NOMEM)
+            return FAIL(d, VMS_E_NOMEM, s + VMS_R_HDR, n,
+                        "record %llu: out of memory while decompressing",
+                        (unsigned long long)n);
+        if (zr != 0)
+            return FAIL(d, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
+                        "record %llu: %s (declared %u bytes from %u)",
+                        (unsigned long long)n, why, c->raw_len, c->wire_len);
+        data = d->raw;
+    }
+    d->raw_total += c->raw_len;
+    vms_record r = {c->seq, c->section, c->offset, c->phase, data, c->raw_len, s};
+    return d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r) : deliver(d, &r);
+}
+
+static int checksum_error(vms_decoder *d, const cur_record *c)
+{
+    const uint64_t s = c->start, n = c->seq;
+    if (d->dkeylen)
+        return FAIL(d, VMS_E_MAC_MISMATCH, s + VMS_R_CHECKSUM, n,
+                    "record %llu at offset %llu: MAC does not verify (modified, "
+                    "spliced from another stream, or wrong key)",
+                    (unsigned long long)n, (unsigned long long)s);
+    return FAIL(d, VMS_E_RECORD_CHECKSUM, s + VMS_R_CHECKSUM, n,
+                "record %llu at offset %llu: checksum mismatch, the record is "
+                "corrupt", (unsigned long long)n, (unsigned long long)s);
+}
+
+typedef struct hash_job {
+    vms_decoder *d;
+    size_t n;
+} hash_job;
+
+static void hash_group(void *ctx, size_t g)
+{
+    hash_job *j = ctx;
+    size_t first = g * VMS_LANES;
+    size_t n = j->n - first < VMS_LANES ? j->n - first : VMS_LANES;
+    vms_b2_many(j->d->lanes + first, n, VMS_DIGEST_BYTES,
+                j->d->dkeylen ? j->d->key : NULL, j->d->dkeylen, VMS_B2_PATH_AVX512);
+}
+
+/* Hashes the batch, then verifies, chains and delivers its records in
+ * order.  On the first bad record the rest of the batch is dropped. */
+static int flush(vms_decoder *d)
+{
+    const size_t n = d->nbatch;
+    if (n == 0)
+        return VMS_OK;
+    d->flushing = true;
+    for (size_t i = 0; i < n; i++) {
+        dec_slot *sl = &d->batch[i];
+        vms_make_prefix(sl->prefix, d->h.stream_id, d->h.header_digest, sl->rh);
+        d->lanes[i] = (vms_b2_lane){sl->prefix, VMS_PREFIX_BYTES, sl->body,
+                                    sl->c.wire_len, sl->digest};
+    }
+    hash_job job = {d, n};
+    vms_pool_run(d->pool, hash_group, &job, (n + VMS_LANES - 1) / VMS_LANES);
+    int rc = VMS_OK;
+    for (size_t i = 0; i < n && rc == VMS_OK; i++) {
+        dec_slot *sl = &d->batch[i];
+        if (!vms_digest_equal(sl->digest, sl->rh + VMS_R_CHECKSUM, VMS_DIGEST_BYTES)) {
+            rc = checksum_error(d, &sl->c);
+            break;
+        }
+        vms_chain_step(d->chain, sl->rh + VMS_R_CHECKSUM);
+        if (sl->c.type == VMS_REC_STATE)
+            rc = state_record(d, &sl->c, sl->body);
+    }
+    d->nbatch = 0;
+    d->flushing = false;
+    return rc;
+}
+
 /* body holds body_len bytes: payload then padding. */
 static int record_body_done(vms_decoder *d, const uint8_t *body)
 {
@@ -861,59 +1004,35 @@ static int record_body_done(vms_decoder *d, const uint8_t *body)
                         "record %llu padding byte at offset %llu is 0x%02x, must be 0",
                         (unsigned long long)n,
                         (unsigned long long)(s + VMS_R_HDR + i), body[i]);
-    uint8_t prefix[VMS_PREFIX_BYTES], dg[VMS_DIGEST_BYTES];
-    vms_make_prefix(prefix, d->h.stream_id, d->h.header_digest, d->rh);
-    vms_digest_record(dg, prefix, body, c->wire_len, d->key, d->dkeylen);
-    if (!vms_digest_equal(dg, d->rh + VMS_R_CHECKSUM, VMS_DIGEST_BYTES)) {
-        if (d->dkeylen)
-            return FAIL(d, VMS_E_MAC_MISMATCH, s + VMS_R_CHECKSUM, n,
-                        "record %llu at offset %llu: MAC does not verify (modified, "
-                        "spliced from another stream, or wrong key)",
-                        (unsigned long long)n, (unsigned long long)s);
-        return FAIL(d, VMS_E_RECORD_CHECKSUM, s + VMS_R_CHECKSUM, n,
-                    "record %llu at offset %llu: checksum mismatch, the record is "
-                    "corrupt", (unsigned long long)n, (unsigned long long)s);
-    }
-    if (c->type == VMS_REC_END)
-        return end_record(d, body);
-    if (c->type == VMS_REC_CHECKPOINT) {
-        int rc = checkpoint_record(d, body);
+    if (c->type == VMS_REC_END || c->type == VMS_REC_CHECKPOINT) {
+        /* Control records need every record before them verified. */
+        int rc = flush(d);
         if (rc)
             return rc;
+        uint8_t prefix[VMS_PREFIX_BYTES], dg[VMS_DIGEST_BYTES];
+        vms_make_prefix(prefix, d->h.stream_id, d->h.header_digest, d->rh);
+        vms_digest_record(dg, prefix, body, c->wire_len, d->key, d->dkeylen);
+        if (!vms_digest_equal(dg, d->rh + VMS_R_CHECKSUM, VMS_DIGEST_BYTES))
+            return checksum_error(d, c);
+        if (c->type == VMS_REC_END)
+            return end_record(d, body);
+        rc = checkpoint_record(d, body);
+        if (rc)
+            return rc;
+        vms_chain_step(d->chain, d->rh + VMS_R_CHECKSUM);
+    } else {
+        dec_slot *sl = &d->batch[d->nbatch++];
+        sl->c = *c;
+        memcpy(sl->rh, d->rh, VMS_R_HDR);
+        sl->body = body;
+        if (c->type == VMS_REC_STATE)
+            d->last_phase = c->phase;
     }
-
-    vms_chain_step(d->chain, d->rh + VMS_R_CHECKSUM);
     d->next_seq++;
-    if (c->type == VMS_REC_STATE) {
-        const uint8_t *data = body;
-        if (c->flags & VMS_RF_PAGEMAP) {
-            int rc = expand_pagemap(d, body);
-            if (rc)
-                return rc;
-            data = d->raw;
-        } else if (c->flags & VMS_RF_COMPRESSED) {
-            const char *why;
-            int zr = vms_codec_decompress(d->codec, body, c->wire_len, d->raw,
-                                          c->raw_len, &why);
-            if (zr == VMS_E_NOMEM)
-                return FAIL(d, VMS_E_NOMEM, s + VMS_R_HDR, n,
-                            "record %llu: out of memory while decompressing",
-                            (unsigned long long)n);
-            if (zr != 0)
-                return FAIL(d, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
-                            "record %llu: %s (declared %u bytes from %u)",
-                            (unsigned long long)n, why, c->raw_len, c->wire_len);
-            data = d->raw;
-        }
-        d->last_phase = c->phase;
-        d->raw_total += c->raw_len;
-        vms_record r = {c->seq, c->section, c->offset, c->phase, data, c->raw_len, s};
-        int rc = d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r) : deliver(d, &r);
-        if (rc)
-            return rc;
-    }
     d->state = DS_RECORD_HEAD;
     d->fill = 0;
+    if (d->nbatch == d->batch_cap)
+        return flush(d);
     return VMS_OK;
 }
 
@@ -980,6 +1099,10 @@ int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consum
                 rc = record_body_done(d, in + pos - want);
                 break;
             }
+            /* The body spans feed calls: it is copied into d->wire, which a
+             * batched record may still point to. */
+            if (d->fill == 0 && d->nbatch && (rc = flush(d)) != VMS_OK)
+                break;
             take = avail < want ? avail : want;
             memcpy(d->wire + d->fill, in + pos, take);
             d->fill += take;
@@ -998,6 +1121,9 @@ int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consum
             break;
         }
     }
+    /* Batched bodies may point into buf: verify them before returning. */
+    if (rc == VMS_OK && d->nbatch)
+        rc = flush(d);
     if (consumed)
         *consumed = pos;
     if (rc == VMS_OK && d->state == DS_DONE)
