@@ -385,9 +385,9 @@ static void saver_stop(vdev *dev)
 
 static int saver_configure(vdev *dev, vms_encoder *enc, char *note, size_t cap)
 {
-    int rc = vms_encoder_set_vendor(enc, VMS_VENDOR_PCI(VDEV_PCI_VENDOR));
-    if (!rc)
-        rc = vms_encoder_set_version_blob(enc, dev->desc_bin, dev->desc_bin_len);
+    /* The device's descriptor travels in the header (it also sets the
+     * header's vendor id). */
+    int rc = vms_encoder_set_descriptor(enc, dev->desc);
     if (!rc)
         rc = vms_encoder_set_record_size(enc, VDEV_RECORD_BYTES);
     if (!rc && dev->compress) {
@@ -515,26 +515,15 @@ static int refuse(vdev_resumer *r, const char *fmt, ...)
     return 1;
 }
 
+/* The library has already checked the stream's descriptor against this
+ * device's (vms_decoder_set_target) when this runs; the vendor id check is
+ * a belt-and-braces check of the driver's own. */
 static int on_header(void *ctx, const vms_header_info *h)
 {
     vdev_resumer *r = ctx;
-    vdev *dev = r->dev;
     if (h->vendor_id != VMS_VENDOR_PCI(VDEV_PCI_VENDOR))
         return refuse(r, "stream vendor id 0x%08x is not this device's (pci:0x%04x)",
                       h->vendor_id, VDEV_PCI_VENDOR);
-    if (h->version_blob_len == 0)
-        return refuse(r, "stream header carries no device descriptor");
-    vms_descriptor *src = NULL;
-    vms_descriptor_error derr;
-    int rc = vms_descriptor_decode(&src, h->version_blob, h->version_blob_len, NULL, &derr);
-    if (rc)
-        return refuse(r, "stream's device descriptor is invalid: %s", derr.message);
-    vms_compat_result res;
-    rc = vms_compat_check(src, dev->desc, NULL, &res);
-    vms_descriptor_free(src);
-    if (rc)
-        return refuse(r, "source device incompatible (rule %s): %s",
-                      vms_compat_rule_name(res.rule), res.reason);
     return 0;
 }
 
@@ -759,6 +748,8 @@ static int resumer_start(vdev *dev, int *data_fd)
     if (!rc)
         rc = vms_decoder_new(&r->dec, lim, &cb, NULL);
     vms_limits_free(lim);
+    if (!rc)
+        rc = vms_decoder_set_target(r->dec, dev->desc, NULL);
     if (!rc && dev->have_verify) {
         rc = vms_decoder_add_ed25519_key(r->dec, dev->verify_key);
         if (!rc)
