@@ -459,6 +459,8 @@ static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
         uint8_t bits[VMS_MAX_RECORD_BYTES / VMS_PAGE / 8];
         size_t count = 0, nlit = 0;
         memset(bits, 0, mb);
+        /* Pass 1 finds the uniform pages (a literal page usually differs
+         * within its first bytes, so this costs little). */
         for (size_t i = 0; i < pages; i++) {
             const uint8_t *pg = s->src + i * VMS_PAGE;
             size_t len = i + 1 < pages ? VMS_PAGE : n - i * VMS_PAGE;
@@ -466,12 +468,19 @@ static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
                 bits[i / 8] |= (uint8_t)(1u << (i % 8));
                 fills[count++] = pg[0]; /* moved next to the literals below */
             } else {
-                memcpy(lit + nlit, pg, len);
                 nlit += len;
             }
         }
         const size_t fb = (size_t)vms_pad8(count);
         if (count > 0 && mb + fb + nlit < n) {
+            /* Pass 2 gathers the literal pages. */
+            for (size_t i = 0, at = 0; i < pages; i++) {
+                size_t len = i + 1 < pages ? VMS_PAGE : n - i * VMS_PAGE;
+                if (!(bits[i / 8] & (1u << (i % 8)))) {
+                    memcpy(lit + at, s->src + i * VMS_PAGE, len);
+                    at += len;
+                }
+            }
             uint8_t *start = lit - fb - mb;
             memmove(start + mb, fills, count);
             memset(start + mb + count, 0, fb - count);
