@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run-tests.sh - the whole test suite, from a fresh Debian 12 machine:
 # installs missing packages, builds, runs the test suite, then the same suite
-# again under AddressSanitizer + UndefinedBehaviorSanitizer.  Ends with one
-# line "N passed, N failed".
+# again under AddressSanitizer + UndefinedBehaviorSanitizer, then a short
+# libFuzzer run of every fuzz harness.  Ends with one line
+# "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
@@ -37,6 +38,19 @@ if meson compile -C build-asan >build-asan.log 2>&1; then
 else
   echo "sanitizer build failed:"; tail -30 build-asan.log
   total_fail=$((total_fail + 1))
+fi
+
+# Short fuzz runs of every harness (clang + libFuzzer), about a minute each.
+if [[ -x scripts/fuzz-ci.sh ]]; then
+  scripts/fuzz-ci.sh >fuzz-ci.log 2>&1
+  fuzz_rc=$?
+  p=$(grep -c '^ok - fuzz' fuzz-ci.log)
+  f=$(grep -c '^not ok' fuzz-ci.log)
+  if ((fuzz_rc != 0 && f == 0)); then f=1; fi
+  echo "fuzz: $p passed, $f failed"
+  if ((f > 0)); then tail -60 fuzz-ci.log; fi
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
 fi
 
 echo "${total_pass} passed, ${total_fail} failed"
