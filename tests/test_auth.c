@@ -357,3 +357,20 @@ Test(ed25519, tiny_records_split_feeds)
     }
     tu_stream_free(&s);
 }
+
+Test(api, one_auth_mode_per_stream)
+{
+    keys();
+    uint8_t key[32] = {1}, kid[8] = {2};
+    vms_membuf mb = {0};
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_ed25519_key(e, priv_a), VMS_OK);
+    cr_assert_eq(vms_encoder_set_mac_key(e, key, 32, kid), VMS_E_STATE);
+    vms_encoder_free(e);
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_mac_key(e, key, 32, kid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_ed25519_key(e, priv_a), VMS_E_STATE);
+    vms_encoder_free(e);
+    vms_membuf_release(&mb);
+}

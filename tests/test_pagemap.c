@@ -167,6 +167,28 @@ Test(pagemap, malformed_maps_rejected)
     tu_stream_free(&s);
 }
 
+static int flags_seen;
+static int note_flags(void *ctx, const vms_record *r)
+{
+    (void)ctx;
+    flags_seen |= r->flags;
+    cr_assert_lt(r->wire_len, r->len, "page-mapped records are smaller on the wire");
+    return 0;
+}
+
+Test(pagemap, record_reports_wire_form)
+{
+    tu_stream s = three_pages(VMS_CODEC_ZLIB);
+    vms_decoder_callbacks cb = {.on_record = note_flags};
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    flags_seen = 0;
+    cr_assert_eq(vms_decoder_feed(d, s.data, s.len, NULL), VMS_END);
+    cr_assert_eq(flags_seen, VMS_RF_PAGEMAP | VMS_RF_COMPRESSED);
+    vms_decoder_free(d);
+    tu_stream_free(&s);
+}
+
 Test(pagemap, compressed_literals_exact)
 {
     tu_stream s = three_pages(VMS_CODEC_ZLIB);

@@ -18,7 +18,7 @@
  *  - Functions return a vms_status: 0 (VMS_OK) on success, a positive value
  *    for a normal event, a negative value for an error.  Error values are
  *    stable: they are never renumbered and new ones only fill unused values.
- *    vms_strerror() names them; vms_error_category() groups them.
+ *    vms_strerror() names them; vms_error_category_of() groups them.
  *  - Objects are caller-owned contexts.  The library keeps no global mutable
  *    state.  Different objects may be used from different threads at the
  *    same time; one object MUST NOT be used by two threads at once.  The
@@ -27,6 +27,18 @@
  *    only through the vms_allocator given at creation.
  *  - Pointers handed to a callback are valid only for the duration of that
  *    callback.
+ *  - Thread safety.  Each function's comment ends with its errors and one
+ *    of these notes: "Thread-safe" (any thread, any time: the function
+ *    touches no object, or only constant data); "Per object" (calls on one
+ *    object must not overlap; different objects may be used in parallel);
+ *    "Read-only" (does not modify the object: may run in parallel with
+ *    other read-only calls on the same object, never with one that
+ *    modifies it).  Callbacks (the sink, the decoder callbacks) run on the
+ *    thread that called the library function invoking them, never on a
+ *    library worker thread.
+ *  - Ownership.  What a function takes is copied unless its comment says
+ *    otherwise; pointers it returns are owned by the object they came from
+ *    and stay valid as its comment says.
  */
 #ifndef VMSTREAM_H
 #define VMSTREAM_H
@@ -48,29 +60,34 @@ extern "C" {
 /* Versions                                                                  */
 /* ------------------------------------------------------------------------ */
 
-#define VMS_VERSION_MAJOR 0
-#define VMS_VERSION_MINOR 1
-#define VMS_VERSION_PATCH 0
-#define VMS_VERSION_STRING "0.1.0"
+#define VMS_VERSION_MAJOR 0 /* library version: major (ABI: soname libvmstream.so.0) */
+#define VMS_VERSION_MINOR 1 /* library version: minor (new API, compatible) */
+#define VMS_VERSION_PATCH 0 /* library version: patch (fixes only) */
+#define VMS_VERSION_STRING "0.1.0" /* library version of these headers, as a string */
 #define VMS_VERSION_NUMBER \
-    (VMS_VERSION_MAJOR * 10000 + VMS_VERSION_MINOR * 100 + VMS_VERSION_PATCH)
+    (VMS_VERSION_MAJOR * 10000 + VMS_VERSION_MINOR * 100 + VMS_VERSION_PATCH) /* e.g. 100 for 0.1.0 */
 
-/* Wire-format version written by this library (doc/FORMAT.md).  A decoder
+/** Wire-format version written by this library (doc/FORMAT.md).  A decoder
  * accepts any minor of the same major. */
 #define VMS_FORMAT_MAJOR 1
-#define VMS_FORMAT_MINOR 0
+#define VMS_FORMAT_MINOR 0 /* wire-format minor version written (doc/FORMAT.md, section 11) */
 
-/* The library's version string, e.g. "0.1.0".  Thread-safe, never NULL. */
+/** The library's version string, e.g. "0.1.0".  Thread-safe, never NULL.
+ * The string is static: do not free it.  Compare with VMS_VERSION_STRING to
+ * detect a header/library mismatch. */
 VMS_API const char *vms_version(void);
-/* VMS_VERSION_NUMBER of the library actually linked. */
+/** VMS_VERSION_NUMBER of the library actually linked.  Thread-safe. */
 VMS_API unsigned vms_version_number(void);
 
 /* ------------------------------------------------------------------------ */
 /* Status codes                                                              */
 /* ------------------------------------------------------------------------ */
 
+/** Result of every fallible function: 0 success, > 0 a normal event, < 0 an
+ * error.  Values are stable (never renumbered) and grouped by range; the
+ * ranges are the categories of vms_error_category_of(). */
 typedef enum vms_status {
-    VMS_OK = 0,
+    VMS_OK = 0,              /* success */
     /* Positive: normal events. */
     VMS_END = 1,             /* the END record was verified: stream complete */
 
@@ -127,6 +144,8 @@ typedef enum vms_status {
     VMS_E_POLICY = -196              /* another caller policy refused the stream */
 } vms_status;
 
+/** Category of a status (vms_error_category_of()): what kind of failure it
+ * is, for callers that branch on the kind rather than the exact code. */
 typedef enum vms_error_category {
     VMS_CAT_NONE = 0,      /* not an error */
     VMS_CAT_USAGE = 1,     /* caller error or resource failure */
@@ -136,69 +155,76 @@ typedef enum vms_error_category {
     VMS_CAT_POLICY = 5     /* authenticity, compatibility or policy refusal */
 } vms_error_category;
 
-/* Short constant name of a status, e.g. "VMS_E_BAD_MAGIC".  Never NULL. */
+/** Short constant name of a status, e.g. "VMS_E_BAD_MAGIC".  Never NULL:
+ * an unknown value gives "VMS_E_UNKNOWN_STATUS".  The string is static.
+ * Thread-safe. */
 VMS_API const char *vms_strerror(int status);
-/* Category of a status. */
+/** Category of a status: VMS_CAT_NONE for status >= 0, otherwise by range
+ * (-1..-99 usage, -100..-149 format, -150..-169 integrity, -170..-189 limit,
+ * -190 and below policy).  Thread-safe. */
 VMS_API vms_error_category vms_error_category_of(int status);
-/* Non-zero when status is an error (< 0). */
+/** Non-zero when status is an error (< 0).  Thread-safe. */
 VMS_API int vms_is_error(int status);
 
 /* ------------------------------------------------------------------------ */
 /* Allocator                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* alloc returns NULL on failure; free accepts NULL.  Both receive opaque.
+/** alloc returns NULL on failure; free accepts NULL.  Both receive opaque.
  * The allocator must stay valid for the lifetime of every object made with
- * it.  Pass NULL wherever a const vms_allocator * is taken for malloc/free. */
+ * it.  Pass NULL wherever a const vms_allocator * is taken for malloc/free.
+ * An encoder using more than one thread (vms_encoder_set_threads) may call
+ * it from its worker threads, so it must then be thread-safe. */
 typedef struct vms_allocator {
-    void *(*alloc)(void *opaque, size_t size);
-    void (*free)(void *opaque, void *ptr);
-    void *opaque;
+    void *(*alloc)(void *opaque, size_t size); /* returns size bytes, suitably aligned, or NULL */
+    void (*free)(void *opaque, void *ptr);     /* releases what alloc returned; ptr may be NULL */
+    void *opaque;                              /* passed unchanged to alloc and free */
 } vms_allocator;
 
 /* ------------------------------------------------------------------------ */
 /* Identifiers                                                               */
 /* ------------------------------------------------------------------------ */
 
-/* Vendor id: bit 31 set means the low 16 bits are a PCI vendor id and bits
+/** Vendor id: bit 31 set means the low 16 bits are a PCI vendor id and bits
  * 16..30 are zero (as VFIO_REGION_TYPE_PCI_VENDOR_TYPE).  Bit 31 clear is
  * reserved for a future registry; this version only accepts 0 there
  * ("unspecified vendor"). */
 #define VMS_VENDOR_PCI_FLAG 0x80000000u
-#define VMS_VENDOR_PCI(pci_id) (VMS_VENDOR_PCI_FLAG | ((uint32_t)(pci_id) & 0xffffu))
-/* VMS_OK when id is a valid vendor id, VMS_E_BAD_VENDOR_ID otherwise. */
+#define VMS_VENDOR_PCI(pci_id) (VMS_VENDOR_PCI_FLAG | ((uint32_t)(pci_id) & 0xffffu)) /* vendor id of a PCI vendor, e.g. VMS_VENDOR_PCI(0x10de) */
+/** VMS_OK when id is a valid vendor id, VMS_E_BAD_VENDOR_ID otherwise.
+ * Thread-safe. */
 VMS_API vms_status vms_vendor_id_check(uint32_t id);
 
-/* Migration phase of a record: 0 .. VMS_PHASE_MAX_PRECOPY is a pre-copy pass
+/** Migration phase of a record: 0 .. VMS_PHASE_MAX_PRECOPY is a pre-copy pass
  * number; VMS_PHASE_STOP_COPY marks final (stop-and-copy) data.  Phases never
  * decrease along a stream. */
 #define VMS_PHASE_STOP_COPY 0xffffffffu
-#define VMS_PHASE_MAX_PRECOPY 0xfffffffeu
+#define VMS_PHASE_MAX_PRECOPY 0xfffffffeu /* highest pre-copy pass number */
 
-/* Compression codecs (header field "codec"). */
+/** Compression codecs (header field "codec"). */
 typedef enum vms_codec {
-    VMS_CODEC_NONE = 0,
-    VMS_CODEC_ZLIB = 1,
-    VMS_CODEC_ZSTD = 2
+    VMS_CODEC_NONE = 0, /* records are stored raw */
+    VMS_CODEC_ZLIB = 1, /* zlib (RFC 1950), always built in */
+    VMS_CODEC_ZSTD = 2  /* Zstandard (RFC 8878), when built with libzstd */
 } vms_codec;
 
-/* Authentication modes (header field "auth_mode"). */
+/** Authentication modes (header field "auth_mode"). */
 typedef enum vms_auth_mode {
     VMS_AUTH_NONE = 0,     /* BLAKE2b checksums: integrity only */
     VMS_AUTH_MAC = 1,      /* keyed BLAKE2b on the header and every record */
     VMS_AUTH_ED25519 = 2   /* Ed25519 signatures over the record chain */
 } vms_auth_mode;
 
-#define VMS_STREAM_ID_BYTES 16
-#define VMS_KEY_ID_BYTES 8
-#define VMS_DIGEST_BYTES 32
+#define VMS_STREAM_ID_BYTES 16 /* size of the random per-stream id */
+#define VMS_KEY_ID_BYTES 8 /* size of a key id (vms_key_id) */
+#define VMS_DIGEST_BYTES 32 /* size of every digest: BLAKE2b-256 */
 #define VMS_MAC_KEY_BYTES 32 /* recommended MAC key size; 16..64 accepted */
-#define VMS_ED25519_KEY_BYTES 32
-#define VMS_MAX_VERIFY_KEYS 8
+#define VMS_ED25519_KEY_BYTES 32 /* size of a raw Ed25519 private or public key */
+#define VMS_MAX_VERIFY_KEYS 8 /* public keys one decoder accepts at most */
 
-/* Key id of a key: the first 8 bytes of BLAKE2b-256("libvmstream key id v1"
+/** Key id of a key: the first 8 bytes of BLAKE2b-256("libvmstream key id v1"
  * || key).  For a MAC key pass the secret key; for Ed25519 the public key.
- * key_len is 1..64.  Thread-safe. */
+ * key_len is 1..64.  Writes id; cannot fail.  Thread-safe. */
 VMS_API void vms_key_id(const uint8_t *key, size_t key_len,
                         uint8_t id[VMS_KEY_ID_BYTES]);
 
@@ -206,22 +232,39 @@ VMS_API void vms_key_id(const uint8_t *key, size_t key_len,
  * VMS_E_UNSUPPORTED when the library was built without OpenSSL, and
  * VMS_E_BAD_KEY for a key it cannot parse or use.  OpenSSL allocates through
  * its own allocator, not a vms_allocator.  Thread-safe. */
-/* Draws a new private key from the OS CSPRNG and computes its public key. */
+/** Draws a new private key from the OS CSPRNG and computes its public key.
+ * Both are written to caller buffers; wipe priv when done with it.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_UNSUPPORTED, VMS_E_BAD_KEY (key
+ * generation failed).  Thread-safe. */
 VMS_API vms_status vms_ed25519_keygen(uint8_t priv[VMS_ED25519_KEY_BYTES],
                                       uint8_t pub[VMS_ED25519_KEY_BYTES]);
+/** Computes the public key of a raw private key into pub.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_UNSUPPORTED, VMS_E_BAD_KEY.  Thread-safe. */
 VMS_API vms_status vms_ed25519_public_key(const uint8_t priv[VMS_ED25519_KEY_BYTES],
                                           uint8_t pub[VMS_ED25519_KEY_BYTES]);
-/* Parses an unencrypted PKCS#8 private key / SubjectPublicKeyInfo public key
+/** Parses an unencrypted PKCS#8 private key / SubjectPublicKeyInfo public key
  * in PEM (len bytes, at most 64 KiB; need not be NUL-terminated).  Any other
- * key type is VMS_E_BAD_KEY. */
+ * key type is VMS_E_BAD_KEY.  The raw key goes to priv (pub for the public
+ * variant below).  Errors: VMS_E_INVALID_ARG, VMS_E_UNSUPPORTED,
+ * VMS_E_BAD_KEY.  Thread-safe. */
 VMS_API vms_status vms_ed25519_parse_private_pem(const char *pem, size_t len,
                                                  uint8_t priv[VMS_ED25519_KEY_BYTES]);
+/** Parses an Ed25519 SubjectPublicKeyInfo public key in PEM (len bytes, at
+ * most 64 KiB; need not be NUL-terminated) into pub.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_UNSUPPORTED, VMS_E_BAD_KEY.  Thread-safe. */
 VMS_API vms_status vms_ed25519_parse_public_pem(const char *pem, size_t len,
                                                 uint8_t pub[VMS_ED25519_KEY_BYTES]);
-/* Writes a key as NUL-terminated PEM into buf (cap bytes).  *needed gets the
- * size required including the NUL; VMS_E_INVALID_ARG if cap is too small. */
+/** Writes a key as NUL-terminated PEM into buf (cap bytes).  *needed gets the
+ * size required including the NUL; VMS_E_INVALID_ARG if cap is too small.
+ * This one writes the private key as unencrypted PKCS#8: store it with
+ * restrictive permissions.  Errors: VMS_E_INVALID_ARG, VMS_E_UNSUPPORTED,
+ * VMS_E_BAD_KEY.  Thread-safe. */
 VMS_API vms_status vms_ed25519_private_pem(const uint8_t priv[VMS_ED25519_KEY_BYTES],
                                            char *buf, size_t cap, size_t *needed);
+/** Writes a public key as NUL-terminated SubjectPublicKeyInfo PEM into buf
+ * (cap bytes).  *needed gets the size required including the NUL.
+ * Errors: VMS_E_INVALID_ARG (also when cap is too small), VMS_E_UNSUPPORTED,
+ * VMS_E_BAD_KEY.  Thread-safe. */
 VMS_API vms_status vms_ed25519_public_pem(const uint8_t pub[VMS_ED25519_KEY_BYTES],
                                           char *buf, size_t cap, size_t *needed);
 
@@ -229,6 +272,7 @@ VMS_API vms_status vms_ed25519_public_pem(const uint8_t pub[VMS_ED25519_KEY_BYTE
 /* Limits                                                                    */
 /* ------------------------------------------------------------------------ */
 
+/** The decoder limits a vms_limits set holds (doc/FORMAT.md, section 8.2). */
 typedef enum vms_limit {
     VMS_LIMIT_RECORD_PAYLOAD = 0, /* max record payload bytes on the wire */
     VMS_LIMIT_RECORD_RAW = 1,     /* max uncompressed bytes of one record */
@@ -237,29 +281,36 @@ typedef enum vms_limit {
     VMS_LIMIT_BLOB = 4,           /* max device-version blob bytes */
     VMS_LIMIT_BUFFERED = 5        /* max bytes the decoder may allocate */
 } vms_limit;
-#define VMS_LIMIT_COUNT 6
+#define VMS_LIMIT_COUNT 6 /* number of vms_limit values */
 
-/* A set of decoder limits.  New sets hold safe defaults (see
+/** A set of decoder limits.  New sets hold safe defaults (see
  * vms_limit_default).  A decoder copies the values at creation: the set may
  * be freed or changed afterwards without effect on existing decoders. */
 typedef struct vms_limits vms_limits;
 
-/* Creates a limits set with defaults.  Errors: VMS_E_INVALID_ARG, VMS_E_NOMEM. */
+/** Creates a limits set with defaults.  *out is owned by the caller: free it
+ * with vms_limits_free().  mem may be NULL (malloc).
+ * Errors: VMS_E_INVALID_ARG, VMS_E_NOMEM.  Thread-safe. */
 VMS_API vms_status vms_limits_new(vms_limits **out, const vms_allocator *mem);
+/** Frees a limits set; NULL does nothing.  Decoders made with it are not
+ * affected.  Per object. */
 VMS_API void vms_limits_free(vms_limits *lim);
-/* Sets one limit.  VMS_E_INVALID_ARG when which is unknown or value is
- * outside vms_limit_bounds(); the set is then unchanged. */
+/** Sets one limit.  VMS_E_INVALID_ARG when which is unknown or value is
+ * outside vms_limit_bounds(); the set is then unchanged.  Per object. */
 VMS_API vms_status vms_limits_set(vms_limits *lim, vms_limit which, uint64_t value);
+/** Current value of one limit, or 0 when which is unknown.  Read-only. */
 VMS_API uint64_t vms_limits_get(const vms_limits *lim, vms_limit which);
-/* Default and accepted range of one limit.  VMS_E_INVALID_ARG if unknown. */
+/** Default and accepted range of one limit.  VMS_E_INVALID_ARG if unknown.
+ * Thread-safe. */
 VMS_API vms_status vms_limit_bounds(vms_limit which, uint64_t *min, uint64_t *max);
+/** Default value of one limit, or 0 when which is unknown.  Thread-safe. */
 VMS_API uint64_t vms_limit_default(vms_limit which);
 
 /* ------------------------------------------------------------------------ */
 /* Error detail                                                              */
 /* ------------------------------------------------------------------------ */
 
-/* Detail of the first error an encoder or decoder met.  Owned by the object;
+/** Detail of the first error an encoder or decoder met.  Owned by the object;
  * valid until the object is freed. */
 typedef struct vms_error_info {
     int code;                 /* a vms_status, VMS_OK when no error */
@@ -272,23 +323,25 @@ typedef struct vms_error_info {
 /* Stream header, as delivered to the decoder's header callback              */
 /* ------------------------------------------------------------------------ */
 
+/** A verified stream header (doc/FORMAT.md, section 3), as given to the
+ * on_header callback and by vms_decoder_header().  Owned by the decoder. */
 typedef struct vms_header_info {
-    uint16_t format_major, format_minor;
-    uint32_t header_length;
-    uint32_t features_required, features_optional;
+    uint16_t format_major, format_minor;  /* format version of the stream */
+    uint32_t header_length;               /* header bytes, checksum included */
+    uint32_t features_required, features_optional; /* feature flags (FORMAT.md 3.4) */
     uint8_t checksum_alg;                 /* 1 = BLAKE2b-256 */
     uint8_t auth_mode;                    /* vms_auth_mode */
     uint8_t codec;                        /* vms_codec */
-    uint32_t vendor_id;
+    uint32_t vendor_id;                   /* vendor id (VMS_VENDOR_PCI) */
     uint32_t max_record;                  /* encoder's declared record size */
-    uint8_t stream_id[VMS_STREAM_ID_BYTES];
-    uint8_t key_id[VMS_KEY_ID_BYTES];
+    uint8_t stream_id[VMS_STREAM_ID_BYTES]; /* the stream's random id */
+    uint8_t key_id[VMS_KEY_ID_BYTES];     /* key id, all zero without auth */
     const uint8_t *version_blob;          /* valid during the callback */
-    uint32_t version_blob_len;
-    uint8_t header_digest[VMS_DIGEST_BYTES];
+    uint32_t version_blob_len;            /* bytes at version_blob */
+    uint8_t header_digest[VMS_DIGEST_BYTES]; /* the header checksum */
 } vms_header_info;
 
-/* A verified record as delivered to the decoder's record callback. */
+/** A verified record as delivered to the decoder's record callback. */
 typedef struct vms_record {
     uint64_t index;          /* sequence number */
     uint32_t section;        /* state section id */
@@ -297,21 +350,23 @@ typedef struct vms_record {
     const uint8_t *data;     /* verified, decompressed payload */
     size_t len;              /* its length (>= 1) */
     uint64_t stream_offset;  /* offset of this record's header in the stream */
+    uint32_t wire_len;       /* payload bytes on the wire (before expansion) */
+    uint16_t flags;          /* record flags: 0x2 compressed, 0x4 page map */
 } vms_record;
 
-/* Summary of a complete, verified stream. */
+/** Summary of a complete, verified stream. */
 typedef struct vms_stream_summary {
     uint64_t records;        /* records before END */
     uint64_t raw_bytes;      /* sum of delivered (uncompressed) lengths */
     uint64_t stream_bytes;   /* total stream bytes including END */
-    uint8_t chain_digest[VMS_DIGEST_BYTES];
+    uint8_t chain_digest[VMS_DIGEST_BYTES]; /* digest chaining every record */
 } vms_stream_summary;
 
 /* ------------------------------------------------------------------------ */
 /* Decoder                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* Callbacks of a decoder.  Any member may be NULL.  A callback returning
+/** Callbacks of a decoder.  Any member may be NULL.  A callback returning
  * non-zero stops decoding with VMS_E_CALLBACK (sticky).
  *
  * on_header: the header was fully verified (checksum/MAC, version, limits,
@@ -326,26 +381,35 @@ typedef struct vms_stream_summary {
  *   returns non-zero, finish fails with VMS_E_CALLBACK and on_abort fires.
  * on_abort: the stream was rejected (first error), or the decoder was freed
  *   before the END record verified.  Called at most once, never after
- *   on_commit.  Discard staged state here.  Its return value is ignored. */
+ *   on_commit.  Discard staged state here.  Its return value is ignored.
+ *
+ * Callbacks run on the thread that called vms_decoder_feed(),
+ * vms_decoder_finish() or vms_decoder_free(), and must not call back into
+ * the same decoder. */
 typedef struct vms_decoder_callbacks {
-    int (*on_header)(void *ctx, const vms_header_info *hdr);
-    int (*on_record)(void *ctx, const vms_record *rec);
-    int (*on_commit)(void *ctx, const vms_stream_summary *sum);
-    int (*on_abort)(void *ctx, const vms_error_info *err);
-    void *ctx;
+    int (*on_header)(void *ctx, const vms_header_info *hdr);   /* header verified */
+    int (*on_record)(void *ctx, const vms_record *rec);        /* a record verified: stage it */
+    int (*on_commit)(void *ctx, const vms_stream_summary *sum); /* stream complete: apply */
+    int (*on_abort)(void *ctx, const vms_error_info *err);     /* stream rejected: discard */
+    void *ctx;                                                 /* passed to every callback */
 } vms_decoder_callbacks;
 
+/** A push decoder: an opaque, caller-owned object (vms_decoder_new(),
+ * vms_decoder_free()). */
 typedef struct vms_decoder vms_decoder;
 
-/* Creates a decoder.  lim may be NULL (defaults); mem may be NULL (malloc).
- * cb may be NULL (verify only).  Errors: VMS_E_INVALID_ARG, VMS_E_NOMEM. */
+/** Creates a decoder.  lim may be NULL (defaults); mem may be NULL (malloc).
+ * cb may be NULL (verify only).  lim and cb are copied; mem must outlive the
+ * decoder.  *out is owned by the caller: free it with vms_decoder_free().
+ * Errors: VMS_E_INVALID_ARG, VMS_E_NOMEM.  Thread-safe. */
 VMS_API vms_status vms_decoder_new(vms_decoder **out, const vms_limits *lim,
                                    const vms_decoder_callbacks *cb,
                                    const vms_allocator *mem);
-/* Frees a decoder; fires on_abort if neither commit nor abort fired yet. */
+/** Frees a decoder; fires on_abort if neither commit nor abort fired yet.
+ * NULL does nothing.  Per object. */
 VMS_API void vms_decoder_free(vms_decoder *dec);
 
-/* Feeds len bytes.  Input may be split anywhere.  Returns:
+/** Feeds len bytes.  Input may be split anywhere.  Returns:
  *   VMS_OK   all bytes consumed, more input expected;
  *   VMS_END  all bytes consumed and the END record verified; any byte fed
  *            after it fails with VMS_E_TRAILING_DATA.  Call
@@ -353,49 +417,64 @@ VMS_API void vms_decoder_free(vms_decoder *dec);
  *   < 0      the stream is rejected; the error is sticky: every later call
  *            returns it again and consumes nothing; on_abort has fired.
  *            vms_decoder_error() gives the code, offset, record and message.
- * consumed (may be NULL) receives the number of bytes consumed. */
+ * consumed (may be NULL) receives the number of bytes consumed.  buf is
+ * only read during the call (the decoder copies what it must keep).
+ * Per object. */
 VMS_API int vms_decoder_feed(vms_decoder *dec, const void *buf, size_t len,
                              size_t *consumed);
-/* Declares end of input.  Returns VMS_END if the END record verified with
+/** Declares end of input.  Returns VMS_END if the END record verified with
  * nothing after it (on_commit fires, once); VMS_E_TRUNCATED (sticky, fires
  * on_abort) if the stream stopped before its END record; or the earlier
- * error.  May be called again: it returns the same result. */
+ * error.  May be called again: it returns the same result.  Per object. */
 VMS_API int vms_decoder_finish(vms_decoder *dec);
-/* Non-zero iff the END record verified and no error occurred (so far). */
+/** Non-zero iff the END record verified and no error occurred (so far).
+ * Read-only. */
 VMS_API int vms_decoder_complete(const vms_decoder *dec);
-/* Detail of the sticky error (code VMS_OK when none).  Never NULL. */
+/** Detail of the sticky error (code VMS_OK when none).  Never NULL; owned
+ * by the decoder, valid until it is freed.  Read-only. */
 VMS_API const vms_error_info *vms_decoder_error(const vms_decoder *dec);
-/* Number of stream bytes consumed so far. */
+/** Number of stream bytes consumed so far.  Read-only. */
 VMS_API uint64_t vms_decoder_offset(const vms_decoder *dec);
-/* The verified header, or NULL before it is verified. */
+/** The verified header, or NULL before it is verified.  Owned by the
+ * decoder, valid until it is freed; its version_blob pointer is valid only
+ * during on_header.  Read-only. */
 VMS_API const vms_header_info *vms_decoder_header(const vms_decoder *dec);
-/* Summary after VMS_END, else NULL. */
+/** Summary after VMS_END, else NULL.  Owned by the decoder, valid until it
+ * is freed.  Read-only. */
 VMS_API const vms_stream_summary *vms_decoder_summary(const vms_decoder *dec);
 
-/* Policy: refuse streams whose auth mode is weaker than mode (VMS_AUTH_NONE
+/** Policy: refuse streams whose auth mode is weaker than mode (VMS_AUTH_NONE
  * = accept everything; VMS_AUTH_MAC = MAC or signature; VMS_AUTH_ED25519 =
- * signature only).  Must be called before the first feed. */
+ * signature only).  Must be called before the first feed.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE (after the first feed).  Per object. */
 VMS_API vms_status vms_decoder_require_auth(vms_decoder *dec, vms_auth_mode mode);
-/* Adds an accepted Ed25519 public key (copied; up to VMS_MAX_VERIFY_KEYS).
+/** Adds an accepted Ed25519 public key (copied; up to VMS_MAX_VERIFY_KEYS).
  * A signed stream is accepted only if its header's key id is that of one of
  * these keys, and every checkpoint and the END record carry a valid
  * signature by it.  State of a signed stream is held (bounded by
  * VMS_LIMIT_BUFFERED) until the checkpoint that covers it verifies, then
  * delivered.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE, VMS_E_UNSUPPORTED
- * (built without OpenSSL), VMS_E_BAD_KEY (not a valid public key). */
+ * (built without OpenSSL), VMS_E_BAD_KEY (not a valid public key).
+ * Per object. */
 VMS_API vms_status vms_decoder_add_ed25519_key(vms_decoder *dec,
                                                const uint8_t pub[VMS_ED25519_KEY_BYTES]);
-/* Number of threads (1..64, default 1) that verify record checksums; the
+/** Number of threads (1..64, default 1) that verify record checksums; the
  * calling thread is one of them.  The decoder hashes up to 8 records per
  * thread at once in SIMD lanes; records are delivered in order and
  * exactly as with one thread.  Feed large buffers (several records) for
- * speed.  Before the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE. */
+ * speed.  Before the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.
+ * Per object. */
 VMS_API vms_status vms_decoder_set_threads(vms_decoder *dec, unsigned threads);
-/* Policy: refuse streams whose format minor is below min_minor. */
+/** Policy: refuse streams whose format minor is below min_minor.
+ * Before the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.
+ * Per object. */
 VMS_API vms_status vms_decoder_require_format(vms_decoder *dec, uint16_t min_minor);
-/* Sets the key for MAC-mode streams (copied).  key_id identifies it; a
+/** Sets the key for MAC-mode streams (copied).  key_id identifies it; a
  * stream whose header names another key id is refused (VMS_E_UNKNOWN_KEY).
- * Must be called before the first feed. */
+ * Must be called before the first feed.  A key alone does not refuse
+ * unauthenticated streams: also call vms_decoder_require_auth().
+ * Errors: VMS_E_INVALID_ARG (key_len outside 16..64), VMS_E_STATE.
+ * Per object. */
 VMS_API vms_status vms_decoder_set_mac_key(vms_decoder *dec, const uint8_t *key,
                                            size_t key_len,
                                            const uint8_t key_id[VMS_KEY_ID_BYTES]);
@@ -404,94 +483,130 @@ VMS_API vms_status vms_decoder_set_mac_key(vms_decoder *dec, const uint8_t *key,
 /* Encoder                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* Sink: receives stream bytes in order.  Returns 0 on success, non-zero on
- * failure (the encoder then fails with VMS_E_IO, sticky). */
+/** Sink: receives stream bytes in order.  Returns 0 on success, non-zero on
+ * failure (the encoder then fails with VMS_E_IO, sticky).  buf is valid only
+ * during the call.  Called on the thread that called the encoder. */
 typedef int (*vms_sink_fn)(void *ctx, const void *buf, size_t len);
 
+/** An encoder: an opaque, caller-owned object (vms_encoder_new(),
+ * vms_encoder_free()). */
 typedef struct vms_encoder vms_encoder;
 
-/* Creates an encoder writing to sink.  Settings are made with the
+/** Creates an encoder writing to sink.  Settings are made with the
  * vms_encoder_set_* calls before the first write; the header is emitted on
- * the first vms_encoder_write or vms_encoder_finish.  Errors:
- * VMS_E_INVALID_ARG, VMS_E_NOMEM. */
+ * the first vms_encoder_write or vms_encoder_finish.  sink_ctx and mem must
+ * outlive the encoder.  *out is owned by the caller: free it with
+ * vms_encoder_free().  Errors: VMS_E_INVALID_ARG, VMS_E_NOMEM.  Thread-safe. */
 VMS_API vms_status vms_encoder_new(vms_encoder **out, vms_sink_fn sink,
                                    void *sink_ctx, const vms_allocator *mem);
+/** Frees an encoder and wipes its keys; NULL does nothing.  Writes nothing:
+ * a stream freed before vms_encoder_finish() has no END record, and every
+ * decoder rejects it (VMS_E_TRUNCATED).  Per object. */
 VMS_API void vms_encoder_free(vms_encoder *enc);
 
 /* Settings (each returns VMS_E_STATE after the header was emitted, and
- * VMS_E_INVALID_ARG for a bad value). */
+ * VMS_E_INVALID_ARG for a bad value).  All are Per object. */
+/** Vendor id of the stream (default 0, unspecified).
+ * Errors: VMS_E_INVALID_ARG (not a valid vendor id), VMS_E_STATE.
+ * Per object. */
 VMS_API vms_status vms_encoder_set_vendor(vms_encoder *enc, uint32_t vendor_id);
-/* A fixed stream id makes the output deterministic (golden vectors);
- * by default a random one is drawn from the OS (getrandom). */
+/** A fixed stream id makes the output deterministic (golden vectors);
+ * by default a random one is drawn from the OS (getrandom).  An id must
+ * never serve two real streams: a caller that sets one (for instance an id
+ * the management layer drew for this migration, which the destination then
+ * checks in on_header to detect replays) draws it fresh from a CSPRNG.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.
+ * Per object. */
 VMS_API vms_status vms_encoder_set_stream_id(vms_encoder *enc,
                                              const uint8_t id[VMS_STREAM_ID_BYTES]);
-/* Opaque device-version blob (copied), at most VMS_MAX_BLOB_BYTES. */
+/** Opaque device-version blob (copied), at most VMS_MAX_BLOB_BYTES.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE, VMS_E_NOMEM.  Per object. */
 VMS_API vms_status vms_encoder_set_version_blob(vms_encoder *enc,
                                                 const void *blob, size_t len);
-/* Record payload size, 1 .. VMS_MAX_RECORD_BYTES (default 1 MiB). */
+/** Record payload size, 1 .. VMS_MAX_RECORD_BYTES (default 1 MiB).
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_record_size(vms_encoder *enc, size_t bytes);
-/* Compression codec and level (level 0 = codec default).  The encoder stores
- * a record raw whenever compression does not shrink it. */
+/** Compression codec and level (level 0 = codec default).  The encoder stores
+ * a record raw whenever compression does not shrink it.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE, VMS_E_UNSUPPORTED (codec not
+ * built in).  Per object. */
 VMS_API vms_status vms_encoder_set_compression(vms_encoder *enc, vms_codec codec,
                                                int level);
-/* MAC mode with this key (copied) and key id. */
+/** MAC mode with this key (copied) and key id.  key_len is 16..64
+ * (VMS_MAC_KEY_BYTES recommended); vms_key_id() of the key is the
+ * recommended id.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
                                            size_t key_len,
                                            const uint8_t key_id[VMS_KEY_ID_BYTES]);
 
-/* Number of threads (1..64, default 1) that page-map, compress and hash
+/** Number of threads (1..64, default 1) that page-map, compress and hash
  * records in parallel; the calling thread is one of them.  The output is
  * byte-identical for any number.  Records are batched per
- * vms_encoder_write() call, up to 8 per thread: large writes go fastest. */
+ * vms_encoder_write() call, up to 8 per thread: large writes go fastest.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_threads(vms_encoder *enc, unsigned threads);
-/* Uniform-page elision (default on): 4 KiB pages of one repeated byte are
+/** Uniform-page elision (default on): 4 KiB pages of one repeated byte are
  * sent as one fill byte in a page map (doc/FORMAT.md), costing neither
- * bandwidth nor hashing.  on = 0 turns it off. */
+ * bandwidth nor hashing.  on = 0 turns it off.  Errors: VMS_E_INVALID_ARG,
+ * VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_page_elision(vms_encoder *enc, int on);
-/* Signature mode: Ed25519 with this private key (copied); the header's key
+/** Signature mode: Ed25519 with this private key (copied); the header's key
  * id is vms_key_id() of its public key.  The encoder writes a signed
  * checkpoint whenever the state since the previous one would exceed the
  * checkpoint interval, and signs the END record.  VMS_E_UNSUPPORTED without
- * OpenSSL; VMS_E_BAD_KEY for an unusable key. */
+ * OpenSSL; VMS_E_BAD_KEY for an unusable key.  Also VMS_E_INVALID_ARG,
+ * VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_ed25519_key(vms_encoder *enc,
                                                const uint8_t priv[VMS_ED25519_KEY_BYTES]);
-/* State bytes between signed checkpoints, 1 KiB .. 1 GiB (default 4 MiB).
+/** State bytes between signed checkpoints, 1 KiB .. 1 GiB (default 4 MiB).
  * A decoder buffers up to this much (plus one record) before it can verify
- * and deliver it, so keep it within the receivers' VMS_LIMIT_BUFFERED. */
+ * and deliver it, so keep it within the receivers' VMS_LIMIT_BUFFERED.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_checkpoint_interval(vms_encoder *enc, size_t bytes);
 
-/* Appends len bytes of state for section, starting at offset, in the given
+/** Appends len bytes of state for section, starting at offset, in the given
  * phase, split into records of the configured size.  Phases must not
  * decrease.  Errors that leave the encoder usable (nothing was written):
  * VMS_E_INVALID_ARG, VMS_E_BAD_PHASE (phase lower than an earlier one),
  * VMS_E_BAD_OFFSET (offset + len overflows).  Sticky errors (the stream is
  * broken; only vms_encoder_free remains): VMS_E_IO, VMS_E_NOMEM,
  * VMS_E_INTERNAL; later calls return them again.  VMS_E_STATE after
- * vms_encoder_finish. */
+ * vms_encoder_finish.  data is only read during the call.  Per object. */
 VMS_API vms_status vms_encoder_write(vms_encoder *enc, uint32_t section,
                                      uint64_t offset, uint32_t phase,
                                      const void *data, size_t len);
-/* Writes the END record.  After it only vms_encoder_free is allowed. */
+/** Writes the END record.  After it only vms_encoder_free is allowed.
+ * Errors: the sticky errors of vms_encoder_write, VMS_E_STATE when called
+ * twice.  Per object. */
 VMS_API vms_status vms_encoder_finish(vms_encoder *enc);
+/** Detail of the encoder's sticky error (code VMS_OK when none).  Never
+ * NULL; owned by the encoder, valid until it is freed.  Read-only. */
 VMS_API const vms_error_info *vms_encoder_error(const vms_encoder *enc);
-/* Bytes emitted so far. */
+/** Bytes emitted so far.  Read-only. */
 VMS_API uint64_t vms_encoder_offset(const vms_encoder *enc);
 
-#define VMS_MAX_RECORD_BYTES (64u * 1024u * 1024u)
-#define VMS_MAX_BLOB_BYTES (64u * 1024u)
+#define VMS_MAX_RECORD_BYTES (64u * 1024u * 1024u) /* largest record payload the format allows */
+#define VMS_MAX_BLOB_BYTES (64u * 1024u) /* largest device-version blob the format allows */
 
 /* Convenience sinks (vmstream I/O helpers, not used by the core). */
-/* ctx is a pointer to an int file descriptor; retries short writes/EINTR. */
+/** ctx is a pointer to an int file descriptor; retries short writes/EINTR.
+ * Returns 0, or -1 on a write error (errno set; a non-blocking fd that
+ * would block counts as an error, so give it a blocking one).  Thread-safe
+ * as far as the fd is. */
 VMS_API int vms_sink_fd(void *ctx, const void *buf, size_t len);
 
-/* Growable memory buffer sink.  Initialise with {0}; free data with
+/** Growable memory buffer sink.  Initialise with {0}; free data with
  * vms_membuf_release (it uses the allocator given, NULL = malloc). */
 typedef struct vms_membuf {
-    uint8_t *data;
-    size_t len, cap;
-    const vms_allocator *mem;
+    uint8_t *data;            /* the bytes written so far (owned by the buffer) */
+    size_t len, cap;          /* len: bytes used; cap: bytes allocated */
+    const vms_allocator *mem; /* allocator for data; NULL = malloc */
 } vms_membuf;
+/** Sink appending to the vms_membuf ctx.  Returns 0, or -1 when memory
+ * cannot be allocated (the buffer keeps what it had).  Per object. */
 VMS_API int vms_sink_membuf(void *ctx, const void *buf, size_t len);
+/** Frees a vms_membuf's data and resets it to empty; NULL does nothing.
+ * Per object. */
 VMS_API void vms_membuf_release(vms_membuf *mb);
 
 #ifdef __cplusplus

@@ -66,6 +66,7 @@ typedef struct dec_slot {
 typedef struct counted_mem {
     vms_mem base;
     uint64_t used, cap, peak;
+    bool over_budget; /* the last failure was the cap, not the allocator */
 } counted_mem;
 
 struct vms_decoder {
@@ -138,13 +139,15 @@ struct vms_decoder {
 typedef struct pend_meta {
     struct pend_meta *next;
     uint64_t index, offset, stream_offset;
-    uint32_t section, phase, len;
+    uint32_t section, phase, len, wire_len;
+    uint16_t flags;
 } pend_meta;
 
 static void *counted_alloc(void *opaque, size_t size)
 {
     counted_mem *c = opaque;
-    if (size > SIZE_MAX - 16 || size + 16 > c->cap - c->used)
+    c->over_budget = size > SIZE_MAX - 16 || size + 16 > c->cap - c->used;
+    if (c->over_budget)
         return NULL;
     uint8_t *p = c->base.alloc(c->base.opaque, size + 16);
     if (!p)
@@ -476,9 +479,13 @@ static int header_fixed_done(vms_decoder *d)
         return FAIL(d, VMS_E_NOMEM, 0, R, "cannot start %u decoder threads", d->threads);
     if (h->codec != VMS_CODEC_NONE) {
         rc = vms_codec_new(&d->codec, &d->bufmem, (vms_codec)h->codec, 0, false);
+        if (rc == VMS_E_NOMEM && d->cmem.over_budget)
+            return FAIL(d, VMS_E_LIMIT_RECORD, VMS_H_CODEC, R,
+                        "cannot set up the decompressor within the buffer limit of "
+                        "%llu bytes", (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
         if (rc)
-            return FAIL(d, rc == VMS_E_NOMEM ? VMS_E_LIMIT_RECORD : rc, VMS_H_CODEC, R,
-                        "cannot set up the decompressor within the buffer limit");
+            return FAIL(d, rc, VMS_H_CODEC, R, "cannot set up the decompressor (%s)",
+                        vms_strerror(rc));
     }
     memcpy(d->hdr, d->fixed, VMS_H_FIXED);
     d->fill = VMS_H_FIXED;
@@ -719,14 +726,18 @@ static int hold(vms_decoder *d, const vms_record *r)
     if (r->len > SIZE_MAX - sizeof(pend_meta))
         return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index, "record too large");
     pend_meta *m = vms_malloc(&d->bufmem, sizeof(pend_meta) + r->len);
+    if (!m && !d->cmem.over_budget)
+        return FAIL(d, VMS_E_NOMEM, r->stream_offset, r->index,
+                    "out of memory holding record %llu until its signature",
+                    (unsigned long long)r->index);
     if (!m)
         return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index,
                     "%llu bytes of state await a signature: above this decoder's "
                     "buffer limit of %llu (the stream's checkpoints are too "
                     "sparse)", (unsigned long long)(d->held + r->len),
                     (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
-    *m = (pend_meta){NULL, r->index, r->offset, r->stream_offset, r->section, r->phase,
-                     (uint32_t)r->len};
+    *m = (pend_meta){NULL,      r->index, r->offset,         r->stream_offset, r->section,
+                     r->phase, (uint32_t)r->len, r->wire_len, r->flags};
     memcpy(m + 1, r->data, r->len);
     if (d->pend_tail)
         d->pend_tail->next = m;
@@ -754,8 +765,8 @@ static int release(vms_decoder *d)
 {
     while (d->pend_head) {
         pend_meta *m = d->pend_head;
-        vms_record r = {m->index, m->section, m->offset, m->phase,
-                        (const uint8_t *)(m + 1), m->len, m->stream_offset};
+        vms_record r = {m->index, m->section, m->offset, m->phase, (const uint8_t *)(m + 1),
+                        m->len, m->stream_offset, m->wire_len, m->flags};
         int rc = deliver(d, &r);
         if (rc)
             return rc;
@@ -930,7 +941,8 @@ static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *body
         data = d->raw;
     }
     d->raw_total += c->raw_len;
-    vms_record r = {c->seq, c->section, c->offset, c->phase, data, c->raw_len, s};
+    vms_record r = {c->seq, c->section, c->offset, c->phase, data,
+                    c->raw_len, s, c->wire_len, c->flags};
     return d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r) : deliver(d, &r);
 }
 

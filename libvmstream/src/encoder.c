@@ -222,6 +222,8 @@ vms_status vms_encoder_set_mac_key(vms_encoder *e, const uint8_t *key, size_t ke
     SETTING(e);
     if (!key || !key_id || key_len < 16 || key_len > VMS_KEY_MAX)
         return VMS_E_INVALID_ARG;
+    if (e->sign)
+        return VMS_E_STATE; /* a signing key is set: one auth mode per stream */
     memcpy(e->key, key, key_len);
     e->keylen = key_len;
     memcpy(e->h.key_id, key_id, VMS_KEY_ID_BYTES);
@@ -236,6 +238,8 @@ vms_status vms_encoder_set_ed25519_key(vms_encoder *e,
     SETTING(e);
     if (!priv)
         return VMS_E_INVALID_ARG;
+    if (e->keylen)
+        return VMS_E_STATE; /* a MAC key is set: one auth mode per stream */
     uint8_t pub[VMS_ED25519_KEY_BYTES];
     vms_status rc = vms_ed25519_public_key(priv, pub);
     if (rc)
