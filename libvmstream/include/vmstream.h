@@ -76,7 +76,8 @@ extern "C" {
  * The string is static: do not free it.  Compare with VMS_VERSION_STRING to
  * detect a header/library mismatch. */
 VMS_API const char *vms_version(void);
-/** VMS_VERSION_NUMBER of the library actually linked.  Thread-safe. */
+/** VMS_VERSION_NUMBER of the library actually linked.  Cannot fail.
+ * Thread-safe. */
 VMS_API unsigned vms_version_number(void);
 
 /* ------------------------------------------------------------------------ */
@@ -161,7 +162,7 @@ typedef enum vms_error_category {
 VMS_API const char *vms_strerror(int status);
 /** Category of a status: VMS_CAT_NONE for status >= 0, otherwise by range
  * (-1..-99 usage, -100..-149 format, -150..-169 integrity, -170..-189 limit,
- * -190 and below policy).  Thread-safe. */
+ * -190 and below policy).  Cannot fail.  Thread-safe. */
 VMS_API vms_error_category vms_error_category_of(int status);
 /** Non-zero when status is an error (< 0).  Thread-safe. */
 VMS_API int vms_is_error(int status);
@@ -433,7 +434,7 @@ VMS_API int vms_decoder_complete(const vms_decoder *dec);
 /** Detail of the sticky error (code VMS_OK when none).  Never NULL; owned
  * by the decoder, valid until it is freed.  Read-only. */
 VMS_API const vms_error_info *vms_decoder_error(const vms_decoder *dec);
-/** Number of stream bytes consumed so far.  Read-only. */
+/** Number of stream bytes consumed so far.  Cannot fail.  Read-only. */
 VMS_API uint64_t vms_decoder_offset(const vms_decoder *dec);
 /** The verified header, or NULL before it is verified.  Owned by the
  * decoder, valid until it is freed; its version_blob pointer is valid only
@@ -582,7 +583,7 @@ VMS_API vms_status vms_encoder_finish(vms_encoder *enc);
 /** Detail of the encoder's sticky error (code VMS_OK when none).  Never
  * NULL; owned by the encoder, valid until it is freed.  Read-only. */
 VMS_API const vms_error_info *vms_encoder_error(const vms_encoder *enc);
-/** Bytes emitted so far.  Read-only. */
+/** Bytes emitted so far.  Cannot fail.  Read-only. */
 VMS_API uint64_t vms_encoder_offset(const vms_encoder *enc);
 
 #define VMS_MAX_RECORD_BYTES (64u * 1024u * 1024u) /* largest record payload the format allows */

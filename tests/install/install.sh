@@ -22,6 +22,13 @@ for f in "$root$prefix/include/vmstream.h" "$root$prefix/include/vmstream_compat
   [[ -e $f ]] || { echo "not ok - missing $f"; exit 1; }
 done
 echo "ok - headers and CLI installed"
+mandir=$(meson introspect "$builddir" --buildoptions | python3 -c \
+  'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="mandir"][0])')
+[[ $mandir = /* ]] || mandir="$prefix/$mandir"
+for m in man1/vmstream.1 man3/libvmstream.3 man5/vmstream-format.5; do
+  [[ -f "$root$mandir/$m" ]] || { echo "not ok - man page $m not installed"; exit 1; }
+done
+echo "ok - man pages installed"
 export PKG_CONFIG_PATH="$root$libdir/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$root"
 flags=$(pkg-config --cflags --libs libvmstream)
