@@ -29,15 +29,20 @@ for m in man1/vmstream.1 man3/libvmstream.3 man5/vmstream-format.5; do
   [[ -f "$root$mandir/$m" ]] || { echo "not ok - man page $m not installed"; exit 1; }
 done
 echo "ok - man pages installed"
+# A sanitizer build's library needs the sanitizer runtime in the consumer.
+san=$(meson introspect "$builddir" --buildoptions | python3 -c \
+  'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="b_sanitize"][0])')
+sanflags=""
+[[ $san != none ]] && sanflags="-fsanitize=$san"
 export PKG_CONFIG_PATH="$root$libdir/pkgconfig"
 export PKG_CONFIG_SYSROOT_DIR="$root"
 flags=$(pkg-config --cflags --libs libvmstream)
-cc -std=c11 -Wall -Wextra -Werror -o "$tmp/consumer" "$srcdir/consumer.c" $flags
+cc -std=c11 -Wall -Wextra -Werror $sanflags -o "$tmp/consumer" "$srcdir/consumer.c" $flags
 echo "ok - consumer built with: $flags"
 LD_LIBRARY_PATH="$root$libdir" "$tmp/consumer"
 echo "ok - consumer ran against the installed shared library"
 # static link too: the archive plus its private dependencies from the .pc
-cc -std=c11 -o "$tmp/consumer-static" "$srcdir/consumer.c" \
+cc -std=c11 $sanflags -o "$tmp/consumer-static" "$srcdir/consumer.c" \
   $(pkg-config --cflags libvmstream) "$root$libdir/libvmstream.a" \
   $(pkg-config --libs --static libvmstream | sed 's/-lvmstream//')
 "$tmp/consumer-static" >/dev/null
