@@ -43,7 +43,7 @@ static inline uint64_t b2_ror(uint64_t x, unsigned n)
     } while (0)
 
 /* One round; the sixteen arguments are the round's message permutation. */
-#define B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,  \
+#define B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,   \
                  s14, s15)                                                     \
     do {                                                                       \
         B2_G(v0, v4, v8, v12, m[s0], m[s1]);                                   \

@@ -71,57 +71,32 @@ B2_AVX2_INLINE vec set1(uint64_t x) { return _mm256_set1_epi64x((long long)x); }
 #define ROR16(x) ror16(x)
 #define ROR63(x) ror63(x)
 
-/* The four G functions of a column (or diagonal) step, interleaved step
- * by step so that four independent dependency chains sit next to each
- * other.  The message word is added before b, which keeps it off the
- * critical path. */
-#define B2_G4(a0, b0, c0, d0, a1, b1, c1, d1, a2, b2, c2, d2, a3, b3, c3, d3, \
-              x0, x1, x2, x3, y0, y1, y2, y3)                                  \
+/* The G function on four lanes at once.  The message word is added
+ * before b, which keeps it off the critical path. */
+#define B2_G(a, b, c, d, x, y)                                                 \
     do {                                                                       \
-        a0 = vadd(vadd(a0, x0), b0);                                           \
-        a1 = vadd(vadd(a1, x1), b1);                                           \
-        a2 = vadd(vadd(a2, x2), b2);                                           \
-        a3 = vadd(vadd(a3, x3), b3);                                           \
-        d0 = ROR32(vxor(d0, a0));                                              \
-        d1 = ROR32(vxor(d1, a1));                                              \
-        d2 = ROR32(vxor(d2, a2));                                              \
-        d3 = ROR32(vxor(d3, a3));                                              \
-        c0 = vadd(c0, d0);                                                     \
-        c1 = vadd(c1, d1);                                                     \
-        c2 = vadd(c2, d2);                                                     \
-        c3 = vadd(c3, d3);                                                     \
-        b0 = ROR24(vxor(b0, c0));                                              \
-        b1 = ROR24(vxor(b1, c1));                                              \
-        b2 = ROR24(vxor(b2, c2));                                              \
-        b3 = ROR24(vxor(b3, c3));                                              \
-        a0 = vadd(vadd(a0, y0), b0);                                           \
-        a1 = vadd(vadd(a1, y1), b1);                                           \
-        a2 = vadd(vadd(a2, y2), b2);                                           \
-        a3 = vadd(vadd(a3, y3), b3);                                           \
-        d0 = ROR16(vxor(d0, a0));                                              \
-        d1 = ROR16(vxor(d1, a1));                                              \
-        d2 = ROR16(vxor(d2, a2));                                              \
-        d3 = ROR16(vxor(d3, a3));                                              \
-        c0 = vadd(c0, d0);                                                     \
-        c1 = vadd(c1, d1);                                                     \
-        c2 = vadd(c2, d2);                                                     \
-        c3 = vadd(c3, d3);                                                     \
-        b0 = ROR63(vxor(b0, c0));                                              \
-        b1 = ROR63(vxor(b1, c1));                                              \
-        b2 = ROR63(vxor(b2, c2));                                              \
-        b3 = ROR63(vxor(b3, c3));                                              \
+        a = vadd(vadd(a, x), b);                                               \
+        d = ROR32(vxor(d, a));                                                 \
+        c = vadd(c, d);                                                        \
+        b = ROR24(vxor(b, c));                                                 \
+        a = vadd(vadd(a, y), b);                                               \
+        d = ROR16(vxor(d, a));                                                 \
+        c = vadd(c, d);                                                        \
+        b = ROR63(vxor(b, c));                                                 \
     } while (0)
 
 /* One round; the sixteen arguments are the round's message permutation. */
-#define B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,  \
+#define B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,   \
                  s14, s15)                                                     \
     do {                                                                       \
-        B2_G4(v0, v4, v8, v12, v1, v5, v9, v13, v2, v6, v10, v14, v3, v7,    \
-              v11, v15, m[s0], m[s2], m[s4], m[s6], m[s1], m[s3], m[s5],       \
-              m[s7]);                                                          \
-        B2_G4(v0, v5, v10, v15, v1, v6, v11, v12, v2, v7, v8, v13, v3, v4,   \
-              v9, v14, m[s8], m[s10], m[s12], m[s14], m[s9], m[s11], m[s13],   \
-              m[s15]);                                                         \
+        B2_G(v0, v4, v8, v12, m[s0], m[s1]);                                   \
+        B2_G(v1, v5, v9, v13, m[s2], m[s3]);                                   \
+        B2_G(v2, v6, v10, v14, m[s4], m[s5]);                                  \
+        B2_G(v3, v7, v11, v15, m[s6], m[s7]);                                  \
+        B2_G(v0, v5, v10, v15, m[s8], m[s9]);                                  \
+        B2_G(v1, v6, v11, v12, m[s10], m[s11]);                                \
+        B2_G(v2, v7, v8, v13, m[s12], m[s13]);                                 \
+        B2_G(v3, v4, v9, v14, m[s14], m[s15]);                                 \
     } while (0)
 
 B2_AVX2 void vms_b2_kernel_avx2(uint64_t h[8 * 4], const uint8_t *const blk[4],
