@@ -19,8 +19,8 @@
 #define EXIT_REJECTED 1 /* the stream was rejected (format, integrity, limit, policy) */
 #define EXIT_USAGE 2    /* bad usage, or an I/O or resource error */
 
-/* Input is read and fed to the decoder in pieces of this size. */
-#define CLI_READ_CHUNK ((size_t)1 << 20)
+/* decode, verify and inspect read their input in pieces of this size. */
+#define CLI_READ_CHUNK ((size_t)8 << 20)
 
 #if defined(__GNUC__)
 #define CLI_PRINTF(f, a) __attribute__((format(printf, f, a)))
@@ -41,11 +41,17 @@ int cmd_encode(int argc, char **argv);
 int cmd_decode(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_keygen(int argc, char **argv);
+int cmd_compat(int argc, char **argv);
+int cmd_descriptor(int argc, char **argv);
 
 extern const char cli_help_encode[];
 extern const char cli_help_decode[];
 extern const char cli_help_verify[];
 extern const char cli_help_inspect[];
+extern const char cli_help_keygen[];
+extern const char cli_help_compat[];
+extern const char cli_help_descriptor[];
 
 /* ---- messages (common.c) ------------------------------------------------- */
 
@@ -116,22 +122,59 @@ int tmpfile_create_anonymous(cli_tmpfile *t);
 /* fsync, give it the usual 0666 & ~umask mode, rename it to final_path. 0 or
  * prints a message and returns EXIT_USAGE (the temp file is then removed). */
 int tmpfile_commit(cli_tmpfile *t, const char *final_path);
+/* The same with an explicit mode (e.g. 0600 for a secret key). */
+int tmpfile_commit_mode(cli_tmpfile *t, const char *final_path, mode_t mode);
 /* Closes and unlinks (if not yet committed).  Safe to call repeatedly. */
 void tmpfile_discard(cli_tmpfile *t);
 
 /* Installs the signal handlers that remove temp files (once, at start). */
 void cli_signals_init(void);
 
+/* stdin can be read only once: a usage error (EXIT_USAGE) when more than
+ * one of the n paths (NULL = not given) is "-"; names[i] names paths[i]
+ * ("--target", "IN") in the message.  0 otherwise. */
+int stdin_once(const char *const names[], const char *const paths[], size_t n);
+
+/* Reads a whole small file (path "-" = stdin) into a new buffer of max + 1
+ * bytes (free it with free(); zero it first if it held a secret).  *len may
+ * be max + 1: the file is larger than max, which the caller reports.  what
+ * names the file in messages ("MAC key file").  Prints a message and
+ * returns EXIT_USAGE on failure. */
+int read_small_file(const char *path, const char *what, size_t max, uint8_t **buf,
+                    size_t *len);
+
 /* ---- keys (common.c) ------------------------------------------------------ */
 
-/* The key id of a MAC key: the first VMS_KEY_ID_BYTES bytes of the unkeyed
- * BLAKE2b-256 digest of the VMS_MAC_KEY_BYTES key bytes.  This is the only
- * place the derivation is made; encoder and decoder both use it. */
-int mac_key_id(const uint8_t key[VMS_MAC_KEY_BYTES], uint8_t id[VMS_KEY_ID_BYTES]);
-/* Reads a MAC key file: exactly VMS_MAC_KEY_BYTES raw bytes.  Derives its id.
- * Prints a message and returns EXIT_USAGE on failure. */
-int mac_key_load(const char *path, uint8_t key[VMS_MAC_KEY_BYTES],
+/* MAC keys are 16 to 64 raw bytes (the library's range); vmstream keygen
+ * --mac writes VMS_MAC_KEY_BYTES (32). */
+#define CLI_MAC_KEY_MIN 16
+#define CLI_MAC_KEY_MAX 64
+/* Reads a MAC key file: CLI_MAC_KEY_MIN to CLI_MAC_KEY_MAX raw bytes, into
+ * key (*len bytes).  id receives its key id, vms_key_id(key): the first 8
+ * bytes of BLAKE2b-256("libvmstream key id v1" || key).  Prints a message
+ * and returns EXIT_USAGE on failure. */
+int mac_key_load(const char *path, uint8_t key[CLI_MAC_KEY_MAX], size_t *len,
                  uint8_t id[VMS_KEY_ID_BYTES]);
+/* Reads an Ed25519 private key (unencrypted PKCS#8 PEM); id receives the key
+ * id of its public key.  Prints a message and returns EXIT_USAGE on failure
+ * (EXIT_USAGE too when the library has no Ed25519). */
+int ed25519_private_load(const char *path, uint8_t priv[VMS_ED25519_KEY_BYTES],
+                         uint8_t id[VMS_KEY_ID_BYTES]);
+/* Reads an Ed25519 public key: SubjectPublicKeyInfo PEM, or exactly 32 raw
+ * bytes.  id receives its key id. */
+int ed25519_public_load(const char *path, uint8_t pub[VMS_ED25519_KEY_BYTES],
+                        uint8_t id[VMS_KEY_ID_BYTES]);
+/* True when the library was built with Ed25519 (OpenSSL 3) / zstd. */
+bool cli_have_ed25519(void);
+bool cli_have_zstd(void);
+
+/* ---- descriptors (compat.c) ------------------------------------------------- */
+
+/* Parses the text descriptor file path ("-" = stdin) into *out.  Parse
+ * errors are printed as "FILE:LINE: MESSAGE" (doc/COMPAT.md 5.7); err (may
+ * be NULL) receives their detail.  Returns EXIT_OK, EXIT_REJECTED (the file
+ * is not a valid descriptor) or EXIT_USAGE (it cannot be read). */
+int descriptor_load(const char *path, vms_descriptor **out, vms_descriptor_error *err);
 
 /* ---- formatting (common.c) ------------------------------------------------ */
 
@@ -153,16 +196,72 @@ void report_rejection(const vms_error_info *err);
 
 struct cli_progress;
 
-/* Decoder options shared by decode, verify and inspect. */
+/* Decoder options shared by decode, verify and inspect: their long options
+ * (CLI_DECODER_OPTIONS, in each option table), their help lines
+ * (CLI_DECODER_HELP) and their parser (decode_opts_parse). */
+enum {
+    CLI_OPT_MAC_KEY = 0x200,
+    CLI_OPT_VERIFY_KEY,
+    CLI_OPT_REQUIRE_AUTH,
+    CLI_OPT_TARGET,
+    CLI_OPT_LIMIT,
+};
+#define CLI_DECODER_OPTIONS                                           \
+    {"mac-key", required_argument, NULL, CLI_OPT_MAC_KEY},            \
+    {"verify-key", required_argument, NULL, CLI_OPT_VERIFY_KEY},      \
+    {"require-auth", optional_argument, NULL, CLI_OPT_REQUIRE_AUTH},  \
+    {"target", required_argument, NULL, CLI_OPT_TARGET},              \
+    {"limit", required_argument, NULL, CLI_OPT_LIMIT}
+
+#define CLI_DECODER_HELP                                                          \
+    "      --mac-key FILE      key of MAC-authenticated streams: a file of 16\n"   \
+    "                          to 64 raw bytes (vmstream keygen --mac)\n"          \
+    "      --verify-key PUB    accept Ed25519-signed streams by this public key\n" \
+    "                          (PEM, or 32 raw bytes); repeat for up to 8 keys\n"  \
+    "      --require-auth[=mac|signature]\n"                                      \
+    "                          refuse streams without a MAC or a signature\n"      \
+    "                          (=mac, the default), or without a signature\n"      \
+    "                          (=signature), with VMS_E_AUTH_REQUIRED\n"           \
+    "      --target FILE       text descriptor of the target device: refuse a\n"   \
+    "                          stream whose descriptor it does not accept (or\n"   \
+    "                          that has none) at its header, with the reason\n"    \
+    "                          'vmstream compat' gives (VMS_E_INCOMPATIBLE)\n"     \
+    "      --limit NAME=VALUE  a decoder limit; NAME is record (payload and raw\n" \
+    "                          size of one record; record-payload and\n"           \
+    "                          record-raw set one of them), total (stream\n"       \
+    "                          bytes), records (count), blob (version blob\n"      \
+    "                          bytes) or buffered (decoder memory, including\n"    \
+    "                          state held for a signature); VALUE takes K, M,\n"   \
+    "                          G, T suffixes; repeatable\n"
+
 typedef struct cli_decode_opts {
-    const char *mac_key_path; /* NULL: none */
-    bool require_auth;
+    const char *mac_key_path;                        /* NULL: none */
+    const char *verify_key_path[VMS_MAX_VERIFY_KEYS];
+    size_t n_verify_keys;
+    vms_auth_mode require_auth;                      /* VMS_AUTH_NONE: no policy */
+    const char *target_path;                         /* NULL: no target */
+    bool limit_set[VMS_LIMIT_COUNT];
+    uint64_t limit[VMS_LIMIT_COUNT];
+    vms_descriptor *target;                          /* loaded by decoder_setup */
 } cli_decode_opts;
 
-/* Creates a decoder with default limits and applies opts (loads the key).
- * Prints a message and returns EXIT_USAGE on failure. */
+void decode_opts_init(cli_decode_opts *o);
+/* Frees what decoder_setup loaded into o. */
+void decode_opts_free(cli_decode_opts *o);
+/* Handles getopt result opt (with optarg arg) when it is one of
+ * CLI_DECODER_OPTIONS: returns 0, or EXIT_USAGE after a message.  Returns
+ * -1 when opt is not one of them. */
+int decode_opts_parse(cli_decode_opts *o, int opt, const char *arg);
+/* stdin_once() over the files of o and the input in. */
+int decode_opts_check_stdin(const cli_decode_opts *o, const char *in);
+
+/* Creates a decoder with opts' limits, keys, policy and target (loading the
+ * files).  Prints a message and returns EXIT_USAGE on failure. */
 int decoder_setup(vms_decoder **dec, const vms_decoder_callbacks *cb,
-                  const cli_decode_opts *opts);
+                  cli_decode_opts *opts);
+/* report_rejection() of the decoder's error; for VMS_E_INCOMPATIBLE also
+ * the check's whole reason when the error message had to shorten it. */
+void report_decoder_rejection(const vms_decoder *dec, const cli_decode_opts *opts);
 
 /* Called after each piece was fed (may be NULL); a non-zero return stops. */
 typedef int (*cli_fed_fn)(void *ctx, const uint8_t *buf, size_t len);

@@ -2,7 +2,6 @@
 #include "cli.h"
 #include "progress.h"
 
-#include <blake2.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -458,6 +457,11 @@ static void fsync_parent_dir(const char *path)
 
 int tmpfile_commit(cli_tmpfile *t, const char *final_path)
 {
+    return tmpfile_commit_mode(t, final_path, 0666 & ~current_umask());
+}
+
+int tmpfile_commit_mode(cli_tmpfile *t, const char *final_path, mode_t mode)
+{
     if (t->fd < 0 || !t->path) {
         cli_error("internal error: no temporary file to commit");
         return EXIT_USAGE;
@@ -467,7 +471,7 @@ int tmpfile_commit(cli_tmpfile *t, const char *final_path)
     int rc = fsync(t->fd);
     if (rc == 0) {
         what = "set the mode of";
-        rc = fchmod(t->fd, 0666 & ~current_umask());
+        rc = fchmod(t->fd, mode);
     }
     if (rc == 0) {
         what = "close";
@@ -505,48 +509,184 @@ void tmpfile_discard(cli_tmpfile *t)
     }
 }
 
-/* ---- keys -------------------------------------------------------------------- */
-
-int mac_key_id(const uint8_t key[VMS_MAC_KEY_BYTES], uint8_t id[VMS_KEY_ID_BYTES])
+int stdin_once(const char *const names[], const char *const paths[], size_t n)
 {
-    uint8_t digest[VMS_DIGEST_BYTES];
-    /* Debian's libb2: blake2b(out, in, key, outlen, inlen, keylen); unkeyed. */
-    if (blake2b(digest, key, NULL, sizeof digest, VMS_MAC_KEY_BYTES, 0) != 0)
-        return -1;
-    memcpy(id, digest, VMS_KEY_ID_BYTES);
+    const char *first = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (!paths[i] || strcmp(paths[i], "-") != 0)
+            continue;
+        if (first)
+            return cli_usage_error("%s and %s cannot both be '-': stdin can be read "
+                                   "only once", first, names[i]);
+        first = names[i];
+    }
     return 0;
 }
 
-int mac_key_load(const char *path, uint8_t key[VMS_MAC_KEY_BYTES],
+int read_small_file(const char *path, const char *what, size_t max, uint8_t **buf,
+                    size_t *len)
+{
+    *buf = NULL;
+    *len = 0;
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "<stdin>" : path;
+    int fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        cli_error("cannot open %s '%s': %s", what, path, strerror(errno));
+        return EXIT_USAGE;
+    }
+    uint8_t *b = malloc(max + 1);
+    ssize_t n = b ? read_full(fd, b, max + 1) : -1;
+    int err = b ? errno : ENOMEM;
+    if (!is_stdin)
+        close(fd);
+    if (n < 0) {
+        free(b);
+        cli_error("cannot read %s '%s': %s", what, name, strerror(err));
+        return EXIT_USAGE;
+    }
+    *buf = b;
+    *len = (size_t)n;
+    return EXIT_OK;
+}
+
+/* ---- keys -------------------------------------------------------------------- */
+
+/* Key files are small: PEM keys are a few hundred bytes. */
+#define KEY_FILE_MAX ((size_t)64 << 10)
+
+int mac_key_load(const char *path, uint8_t key[CLI_MAC_KEY_MAX], size_t *len,
                  uint8_t id[VMS_KEY_ID_BYTES])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        cli_error("cannot open MAC key file '%s': %s", path, strerror(errno));
+    uint8_t *buf;
+    size_t n;
+    *len = 0;
+    if (read_small_file(path, "MAC key file", CLI_MAC_KEY_MAX, &buf, &n) != EXIT_OK)
+        return EXIT_USAGE;
+    if (n < CLI_MAC_KEY_MIN || n > CLI_MAC_KEY_MAX) {
+        explicit_bzero(buf, CLI_MAC_KEY_MAX + 1);
+        free(buf);
+        cli_error("MAC key file '%s' must hold %d to %d raw bytes (vmstream keygen --mac "
+                  "writes %d), it holds %s%zu",
+                  path, CLI_MAC_KEY_MIN, CLI_MAC_KEY_MAX, VMS_MAC_KEY_BYTES,
+                  n > CLI_MAC_KEY_MAX ? "more than " : "",
+                  n > CLI_MAC_KEY_MAX ? (size_t)CLI_MAC_KEY_MAX : n);
         return EXIT_USAGE;
     }
-    uint8_t buf[VMS_MAC_KEY_BYTES + 1];
-    ssize_t n = read_full(fd, buf, sizeof buf);
-    int err = errno;
-    close(fd);
-    if (n < 0) {
-        cli_error("cannot read MAC key file '%s': %s", path, strerror(err));
-        return EXIT_USAGE;
-    }
-    if ((size_t)n != VMS_MAC_KEY_BYTES) {
-        explicit_bzero(buf, sizeof buf);
-        cli_error("MAC key file '%s' must hold exactly %d raw bytes, it holds %s%zd",
-                  path, VMS_MAC_KEY_BYTES, (size_t)n > VMS_MAC_KEY_BYTES ? "more than " : "",
-                  (size_t)n > VMS_MAC_KEY_BYTES ? (ssize_t)VMS_MAC_KEY_BYTES : n);
-        return EXIT_USAGE;
-    }
-    memcpy(key, buf, VMS_MAC_KEY_BYTES);
-    explicit_bzero(buf, sizeof buf);
-    if (mac_key_id(key, id) != 0) {
-        cli_error("cannot derive the key id of '%s'", path);
-        return EXIT_USAGE;
-    }
+    memcpy(key, buf, n);
+    explicit_bzero(buf, CLI_MAC_KEY_MAX + 1);
+    free(buf);
+    *len = n;
+    vms_key_id(key, n, id);
     return EXIT_OK;
+}
+
+static bool contains(const uint8_t *buf, size_t len, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= len; i++)
+        if (memcmp(buf + i, needle, k) == 0)
+            return true;
+    return false;
+}
+
+static void no_ed25519(void)
+{
+    cli_error("Ed25519 signatures are not built into this libvmstream (it was built "
+              "without OpenSSL 3)");
+}
+
+int ed25519_private_load(const char *path, uint8_t priv[VMS_ED25519_KEY_BYTES],
+                         uint8_t id[VMS_KEY_ID_BYTES])
+{
+    uint8_t *buf, pub[VMS_ED25519_KEY_BYTES];
+    size_t n;
+    if (read_small_file(path, "private key file", KEY_FILE_MAX, &buf, &n) != EXIT_OK)
+        return EXIT_USAGE;
+    int rc = n > KEY_FILE_MAX ? VMS_E_BAD_KEY
+                              : vms_ed25519_parse_private_pem((const char *)buf, n, priv);
+    if (rc == VMS_OK)
+        rc = vms_ed25519_public_key(priv, pub);
+    bool is_public = rc != VMS_OK && contains(buf, n, "PUBLIC KEY-----");
+    bool encrypted = rc != VMS_OK && contains(buf, n, "ENCRYPTED");
+    explicit_bzero(buf, n);
+    free(buf);
+    if (rc == VMS_E_UNSUPPORTED) {
+        no_ed25519();
+        return EXIT_USAGE;
+    }
+    if (rc != VMS_OK) {
+        explicit_bzero(priv, VMS_ED25519_KEY_BYTES);
+        if (is_public)
+            cli_error("'%s' is a public key; signing needs the private key (NAME.pem "
+                      "of vmstream keygen --ed25519)", path);
+        else if (encrypted)
+            cli_error("'%s' is an encrypted private key; only unencrypted PKCS#8 PEM "
+                      "keys can be used", path);
+        else
+            cli_error("'%s' is not an Ed25519 private key in PKCS#8 PEM form (%s)", path,
+                      vms_strerror(rc));
+        return EXIT_USAGE;
+    }
+    vms_key_id(pub, sizeof pub, id);
+    return EXIT_OK;
+}
+
+int ed25519_public_load(const char *path, uint8_t pub[VMS_ED25519_KEY_BYTES],
+                        uint8_t id[VMS_KEY_ID_BYTES])
+{
+    uint8_t *buf;
+    size_t n;
+    if (read_small_file(path, "public key file", KEY_FILE_MAX, &buf, &n) != EXIT_OK)
+        return EXIT_USAGE;
+    int rc;
+    if (n == VMS_ED25519_KEY_BYTES && !contains(buf, n, "-----")) {
+        memcpy(pub, buf, VMS_ED25519_KEY_BYTES); /* a raw public key */
+        rc = VMS_OK;
+    } else {
+        rc = n > KEY_FILE_MAX ? VMS_E_BAD_KEY
+                              : vms_ed25519_parse_public_pem((const char *)buf, n, pub);
+    }
+    bool is_private = rc != VMS_OK && contains(buf, n, "PRIVATE KEY-----");
+    explicit_bzero(buf, n);
+    free(buf);
+    if (rc == VMS_E_UNSUPPORTED) {
+        no_ed25519();
+        return EXIT_USAGE;
+    }
+    if (rc != VMS_OK) {
+        if (is_private)
+            cli_error("'%s' is a private key; verifying needs the public key "
+                      "(NAME.pub.pem of vmstream keygen --ed25519)", path);
+        else
+            cli_error("'%s' is not an Ed25519 public key (SubjectPublicKeyInfo PEM, or "
+                      "32 raw bytes) (%s)", path, vms_strerror(rc));
+        return EXIT_USAGE;
+    }
+    vms_key_id(pub, VMS_ED25519_KEY_BYTES, id);
+    return EXIT_OK;
+}
+
+bool cli_have_ed25519(void)
+{
+    uint8_t priv[VMS_ED25519_KEY_BYTES] = {1}, pub[VMS_ED25519_KEY_BYTES];
+    return vms_ed25519_public_key(priv, pub) != VMS_E_UNSUPPORTED;
+}
+
+static int null_sink(void *ctx, const void *buf, size_t len)
+{
+    (void)ctx, (void)buf, (void)len;
+    return 0;
+}
+
+bool cli_have_zstd(void)
+{
+    vms_encoder *enc;
+    if (vms_encoder_new(&enc, null_sink, NULL, NULL) != VMS_OK)
+        return false;
+    bool have = vms_encoder_set_compression(enc, VMS_CODEC_ZSTD, 0) == VMS_OK;
+    vms_encoder_free(enc);
+    return have;
 }
 
 /* ---- formatting ---------------------------------------------------------------- */
@@ -658,26 +798,164 @@ void report_rejection(const vms_error_info *err)
 
 /* ---- decoder driver -------------------------------------------------------------- */
 
+void decode_opts_init(cli_decode_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->require_auth = VMS_AUTH_NONE;
+}
+
+void decode_opts_free(cli_decode_opts *o)
+{
+    vms_descriptor_free(o->target);
+    o->target = NULL;
+}
+
+static const struct {
+    const char *name;
+    vms_limit which[2]; /* the second is VMS_LIMIT_COUNT when unused */
+} limit_names[] = {
+    {"record", {VMS_LIMIT_RECORD_PAYLOAD, VMS_LIMIT_RECORD_RAW}},
+    {"record-payload", {VMS_LIMIT_RECORD_PAYLOAD, VMS_LIMIT_COUNT}},
+    {"record-raw", {VMS_LIMIT_RECORD_RAW, VMS_LIMIT_COUNT}},
+    {"total", {VMS_LIMIT_TOTAL_BYTES, VMS_LIMIT_COUNT}},
+    {"records", {VMS_LIMIT_RECORDS, VMS_LIMIT_COUNT}},
+    {"blob", {VMS_LIMIT_BLOB, VMS_LIMIT_COUNT}},
+    {"buffered", {VMS_LIMIT_BUFFERED, VMS_LIMIT_COUNT}},
+};
+
+static int parse_limit(cli_decode_opts *o, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq)
+        return cli_usage_error("--limit: '%s' is not NAME=VALUE (NAME: record, total, "
+                               "records, blob, buffered)", arg);
+    size_t n = (size_t)(eq - arg);
+    for (size_t i = 0; i < sizeof limit_names / sizeof limit_names[0]; i++) {
+        if (strlen(limit_names[i].name) != n || strncmp(limit_names[i].name, arg, n) != 0)
+            continue;
+        char opt[48];
+        snprintf(opt, sizeof opt, "--limit %s", limit_names[i].name);
+        uint64_t v;
+        if (parse_size(opt, eq + 1, UINT64_MAX, &v) != 0)
+            return EXIT_USAGE;
+        for (int k = 0; k < 2; k++) {
+            vms_limit w = limit_names[i].which[k];
+            uint64_t lo, hi;
+            if (w == VMS_LIMIT_COUNT || vms_limit_bounds(w, &lo, &hi) != VMS_OK)
+                continue;
+            if (v < lo || v > hi)
+                return cli_usage_error("%s: %llu is out of range (%llu .. %llu)", opt,
+                                       (unsigned long long)v, (unsigned long long)lo,
+                                       (unsigned long long)hi);
+            o->limit[w] = v;
+            o->limit_set[w] = true;
+        }
+        return 0;
+    }
+    return cli_usage_error("--limit: unknown limit '%.*s' (record, record-payload, "
+                           "record-raw, total, records, blob, buffered)", (int)n, arg);
+}
+
+int decode_opts_parse(cli_decode_opts *o, int opt, const char *arg)
+{
+    switch (opt) {
+    case CLI_OPT_MAC_KEY:
+        if (o->mac_key_path)
+            return cli_usage_error("--mac-key given twice");
+        o->mac_key_path = arg;
+        return 0;
+    case CLI_OPT_VERIFY_KEY:
+        if (o->n_verify_keys == VMS_MAX_VERIFY_KEYS)
+            return cli_usage_error("--verify-key: at most %d keys", VMS_MAX_VERIFY_KEYS);
+        o->verify_key_path[o->n_verify_keys++] = arg;
+        return 0;
+    case CLI_OPT_REQUIRE_AUTH:
+        if (!arg || strcmp(arg, "mac") == 0)
+            o->require_auth = VMS_AUTH_MAC;
+        else if (strcmp(arg, "signature") == 0 || strcmp(arg, "ed25519") == 0)
+            o->require_auth = VMS_AUTH_ED25519;
+        else
+            return cli_usage_error("--require-auth: '%s' is not mac or signature", arg);
+        return 0;
+    case CLI_OPT_TARGET:
+        if (o->target_path)
+            return cli_usage_error("--target given twice");
+        o->target_path = arg;
+        return 0;
+    case CLI_OPT_LIMIT:
+        return parse_limit(o, arg);
+    default:
+        return -1;
+    }
+}
+
+int decode_opts_check_stdin(const cli_decode_opts *o, const char *in)
+{
+    const char *names[3 + VMS_MAX_VERIFY_KEYS] = {"IN", "--target", "--mac-key"};
+    const char *paths[3 + VMS_MAX_VERIFY_KEYS] = {in, o->target_path, o->mac_key_path};
+    for (size_t i = 0; i < o->n_verify_keys; i++) {
+        names[3 + i] = "--verify-key";
+        paths[3 + i] = o->verify_key_path[i];
+    }
+    return stdin_once(names, paths, 3 + o->n_verify_keys);
+}
+
 int decoder_setup(vms_decoder **dec, const vms_decoder_callbacks *cb,
-                  const cli_decode_opts *opts)
+                  cli_decode_opts *opts)
 {
     *dec = NULL;
-    uint8_t key[VMS_MAC_KEY_BYTES], id[VMS_KEY_ID_BYTES];
-    if (opts->mac_key_path && mac_key_load(opts->mac_key_path, key, id) != EXIT_OK)
+    uint8_t key[CLI_MAC_KEY_MAX], id[VMS_KEY_ID_BYTES];
+    size_t key_len = 0;
+    uint8_t pub[VMS_MAX_VERIFY_KEYS][VMS_ED25519_KEY_BYTES];
+    if (opts->target_path && !opts->target) {
+        vms_descriptor_error derr;
+        if (descriptor_load(opts->target_path, &opts->target, &derr) != EXIT_OK)
+            return EXIT_USAGE; /* a bad --target is a usage error */
+    }
+    for (size_t i = 0; i < opts->n_verify_keys; i++)
+        if (ed25519_public_load(opts->verify_key_path[i], pub[i], id) != EXIT_OK)
+            return EXIT_USAGE;
+    if (opts->mac_key_path && mac_key_load(opts->mac_key_path, key, &key_len, id) != EXIT_OK)
         return EXIT_USAGE;
-    int rc = vms_decoder_new(dec, NULL, cb, NULL);
-    const char *what = "create the decoder";
+    vms_limits *lim = NULL;
+    const char *what = "create the decoder limits";
+    int rc = vms_limits_new(&lim, NULL);
+    for (int i = 0; rc == VMS_OK && i < VMS_LIMIT_COUNT; i++)
+        if (opts->limit_set[i])
+            rc = vms_limits_set(lim, (vms_limit)i, opts->limit[i]);
+    if (rc == VMS_OK) {
+        what = "create the decoder";
+        rc = vms_decoder_new(dec, lim, cb, NULL);
+    }
+    vms_limits_free(lim);
     if (rc == VMS_OK && opts->mac_key_path) {
         what = "set the MAC key";
-        rc = vms_decoder_set_mac_key(*dec, key, sizeof key, id);
+        rc = vms_decoder_set_mac_key(*dec, key, key_len, id);
     }
     explicit_bzero(key, sizeof key);
-    if (rc == VMS_OK && opts->require_auth) {
+    for (size_t i = 0; rc == VMS_OK && i < opts->n_verify_keys; i++) {
+        rc = vms_decoder_add_ed25519_key(*dec, pub[i]);
+        if (rc == VMS_E_UNSUPPORTED) {
+            no_ed25519();
+            what = NULL;
+        } else if (rc == VMS_E_BAD_KEY) {
+            cli_error("'%s' is not a valid Ed25519 public key", opts->verify_key_path[i]);
+            what = NULL;
+        } else {
+            what = "add a verification key";
+        }
+    }
+    if (rc == VMS_OK && opts->require_auth != VMS_AUTH_NONE) {
         what = "set the authentication policy";
-        rc = vms_decoder_require_auth(*dec, VMS_AUTH_MAC);
+        rc = vms_decoder_require_auth(*dec, opts->require_auth);
+    }
+    if (rc == VMS_OK && opts->target) {
+        what = "set the target descriptor";
+        rc = vms_decoder_set_target(*dec, opts->target, NULL);
     }
     if (rc != VMS_OK) {
-        cli_error("cannot %s: %s", what, vms_strerror(rc));
+        if (what)
+            cli_error("cannot %s: %s", what, vms_strerror(rc));
         if (*dec) {
             vms_decoder_free(*dec); /* fires on_abort: callers tolerate it */
             *dec = NULL;
@@ -685,6 +963,22 @@ int decoder_setup(vms_decoder **dec, const vms_decoder_callbacks *cb,
         return EXIT_USAGE;
     }
     return EXIT_OK;
+}
+
+void report_decoder_rejection(const vms_decoder *dec, const cli_decode_opts *opts)
+{
+    const vms_error_info *e = vms_decoder_error(dec);
+    report_rejection(e);
+    /* The decoder's message holds the check's reason, but it is bounded:
+     * repeat the whole sentence when it was shortened. */
+    const vms_descriptor *src = vms_decoder_descriptor(dec);
+    if (e->code != VMS_E_INCOMPATIBLE || !opts || !opts->target || !src)
+        return;
+    vms_compat_result res;
+    if (vms_compat_check(src, opts->target, NULL, &res) == VMS_E_INCOMPATIBLE &&
+        (!e->message || !strstr(e->message, res.reason)))
+        cli_error("incompatible device (%s): %s", vms_compat_rule_name(res.rule),
+                  res.reason);
 }
 
 int decoder_run(vms_decoder *dec, cli_input *in, cli_progress *prog, size_t piece,

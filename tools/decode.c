@@ -24,17 +24,21 @@ const char cli_help_decode[] =
     "again only after the whole stream verified (staged in $TMPDIR).\n"
     "\n"
     "Options:\n"
-    "  -o, --output OUT   write the state to OUT (required; '-' = stdout)\n"
-    "      --section ID   extract this section: a number, or config (1),\n"
-    "                     registers (2), memory (3); records of other sections\n"
-    "                     are verified and skipped.  Default: the section of\n"
-    "                     the first record; a stream holding several sections\n"
-    "                     then needs --section\n"
-    "      --mac-key FILE key for MAC-authenticated streams: exactly 32 raw\n"
-    "                     bytes (key id = first 8 bytes of BLAKE2b-256 of them)\n"
-    "      --require-auth refuse streams that are not authenticated\n"
-    "  -q, --quiet        no progress line\n"
-    "  -h, --help         show this help\n"
+    "  -o, --output OUT        write the state to OUT (required; '-' = stdout)\n"
+    "      --section ID        extract this section: a number, or config (1),\n"
+    "                          registers (2), memory (3); records of other\n"
+    "                          sections are verified and skipped.  Default: the\n"
+    "                          section of the first record; a stream holding\n"
+    "                          several sections then needs --section\n"
+    CLI_DECODER_HELP
+    "  -q, --quiet             no progress line\n"
+    "  -h, --help              show this help\n"
+    "\n"
+    "A stream header names its key by key id: the first 8 bytes of\n"
+    "BLAKE2b-256(\"libvmstream key id v1\" || key), over the MAC key, or over\n"
+    "the Ed25519 public key; a stream by a key not given is refused\n"
+    "(VMS_E_UNKNOWN_KEY).  With --target, a refused stream is rejected at its\n"
+    "header: nothing is written.\n"
     "\n"
     "IN may be '-' for stdin.  On rejection one line on stderr names the\n"
     "error, the byte offset and the record.\n"
@@ -49,25 +53,22 @@ const char cli_help_verify[] =
     "that nothing follows it) without writing any state.\n"
     "\n"
     "Options:\n"
-    "      --json         print a JSON result object on stdout:\n"
-    "                     {input, result, header, end, error}\n"
-    "      --mac-key FILE key for MAC-authenticated streams: exactly 32 raw\n"
-    "                     bytes (key id = first 8 bytes of BLAKE2b-256 of them)\n"
-    "      --require-auth refuse streams that are not authenticated\n"
-    "  -q, --quiet        no progress line\n"
-    "  -h, --help         show this help\n"
+    "      --json              print a JSON result object on stdout:\n"
+    "                          {input, result, header, descriptor, end, error}\n"
+    CLI_DECODER_HELP
+    "  -q, --quiet             no progress line\n"
+    "  -h, --help              show this help\n"
     "\n"
     "IN may be '-' for stdin.\n"
     "\n"
     "Exit status: 0 verified, 1 stream rejected, 2 usage or I/O error.\n";
 
-enum { OPT_SECTION = 0x100, OPT_MAC_KEY, OPT_REQUIRE_AUTH, OPT_JSON };
+enum { OPT_SECTION = 0x100, OPT_JSON };
 
 static const struct option decode_options[] = {
     {"output", required_argument, NULL, 'o'},
     {"section", required_argument, NULL, OPT_SECTION},
-    {"mac-key", required_argument, NULL, OPT_MAC_KEY},
-    {"require-auth", no_argument, NULL, OPT_REQUIRE_AUTH},
+    CLI_DECODER_OPTIONS,
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -75,8 +76,7 @@ static const struct option decode_options[] = {
 
 static const struct option verify_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
-    {"mac-key", required_argument, NULL, OPT_MAC_KEY},
-    {"require-auth", no_argument, NULL, OPT_REQUIRE_AUTH},
+    CLI_DECODER_OPTIONS,
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -196,7 +196,8 @@ static int on_abort(void *vctx, const vms_error_info *err)
 }
 
 /* Maps the result of decoder_run to an exit status, reporting rejections. */
-static int finish_status(int rc, const vms_decoder *dec, bool callback_failed)
+static int finish_status(int rc, const vms_decoder *dec, bool callback_failed,
+                         const cli_decode_opts *opts)
 {
     if (rc == VMS_END)
         return EXIT_OK;
@@ -204,7 +205,7 @@ static int finish_status(int rc, const vms_decoder *dec, bool callback_failed)
         return EXIT_USAGE;
     if (rc == VMS_E_CALLBACK && callback_failed)
         return EXIT_USAGE; /* our callback printed why */
-    report_rejection(vms_decoder_error(dec));
+    report_decoder_rejection(dec, opts);
     return exit_status_of(rc);
 }
 
@@ -213,11 +214,17 @@ int cmd_decode(int argc, char **argv)
     decode_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.tmp.fd = -1;
-    cli_decode_opts opts = {NULL, false};
+    cli_decode_opts opts;
+    decode_opts_init(&opts);
     bool quiet = false;
-    int c;
+    int c, r;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":o:qh", decode_options, NULL)) != -1) {
+        if ((r = decode_opts_parse(&opts, c, optarg)) >= 0) {
+            if (r != 0)
+                return r;
+            continue;
+        }
         switch (c) {
         case 'o':
             ctx.out = optarg;
@@ -226,12 +233,6 @@ int cmd_decode(int argc, char **argv)
             if (parse_section("--section", optarg, &ctx.section) != 0)
                 return EXIT_USAGE;
             ctx.section_given = ctx.section_known = true;
-            break;
-        case OPT_MAC_KEY:
-            opts.mac_key_path = optarg;
-            break;
-        case OPT_REQUIRE_AUTH:
-            opts.require_auth = true;
             break;
         case 'q':
             quiet = true;
@@ -248,6 +249,8 @@ int cmd_decode(int argc, char **argv)
         return cli_usage_error("missing input stream IN (use '-' for stdin)");
     if (argc - optind > 1)
         return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    if (decode_opts_check_stdin(&opts, argv[optind]) != 0)
+        return EXIT_USAGE;
     ctx.to_stdout = strcmp(ctx.out, "-") == 0;
     if (ctx.to_stdout && isatty(STDOUT_FILENO) == 1) {
         cli_error("refusing to write binary state to a terminal; use -o FILE or "
@@ -269,7 +272,7 @@ int cmd_decode(int argc, char **argv)
         progress_begin(&prog, "decode", in.size_known ? in.size : 0, quiet);
         int rc = decoder_run(dec, &in, &prog, 0, NULL, NULL, NULL);
         progress_end(&prog);
-        status = finish_status(rc, dec, ctx.failed);
+        status = finish_status(rc, dec, ctx.failed, &opts);
         if (status == EXIT_OK && ctx.section_given && ctx.written == 0)
             cli_error("warning: the stream holds no record of section %lu; the output "
                       "is empty", (unsigned long)ctx.section);
@@ -277,6 +280,7 @@ int cmd_decode(int argc, char **argv)
     vms_decoder_free(dec); /* fires on_abort unless committed */
     tmpfile_discard(&ctx.tmp);
     input_close(&in);
+    decode_opts_free(&opts);
     return status;
 }
 
@@ -284,20 +288,20 @@ int cmd_decode(int argc, char **argv)
 
 int cmd_verify(int argc, char **argv)
 {
-    cli_decode_opts opts = {NULL, false};
+    cli_decode_opts opts;
+    decode_opts_init(&opts);
     bool quiet = false, json = false;
-    int c;
+    int c, r;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":qh", verify_options, NULL)) != -1) {
+        if ((r = decode_opts_parse(&opts, c, optarg)) >= 0) {
+            if (r != 0)
+                return r;
+            continue;
+        }
         switch (c) {
         case OPT_JSON:
             json = true;
-            break;
-        case OPT_MAC_KEY:
-            opts.mac_key_path = optarg;
-            break;
-        case OPT_REQUIRE_AUTH:
-            opts.require_auth = true;
             break;
         case 'q':
             quiet = true;
@@ -312,6 +316,8 @@ int cmd_verify(int argc, char **argv)
         return cli_usage_error("missing input stream IN (use '-' for stdin)");
     if (argc - optind > 1)
         return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    if (decode_opts_check_stdin(&opts, argv[optind]) != 0)
+        return EXIT_USAGE;
 
     cli_input in;
     if (input_open(&in, argv[optind]) != EXIT_OK)
@@ -320,13 +326,14 @@ int cmd_verify(int argc, char **argv)
     int status = decoder_setup(&dec, NULL, &opts);
     if (status != EXIT_OK) {
         input_close(&in);
+        decode_opts_free(&opts);
         return status;
     }
     cli_progress prog;
     progress_begin(&prog, "verify", in.size_known ? in.size : 0, quiet || json);
     int rc = decoder_run(dec, &in, &prog, 0, NULL, NULL, NULL);
     progress_end(&prog);
-    status = finish_status(rc, dec, false);
+    status = finish_status(rc, dec, false, &opts);
 
     if (json) {
         json_writer j;
@@ -341,6 +348,11 @@ int cmd_verify(int argc, char **argv)
             report_header_json(&j, "header", h, true);
         else
             json_null(&j, "header");
+        const vms_descriptor *d = h ? vms_decoder_descriptor(dec) : NULL;
+        if (d)
+            report_descriptor_json(&j, "descriptor", d, true);
+        else
+            json_null(&j, "descriptor");
         const vms_stream_summary *s = vms_decoder_summary(dec);
         if (s && status == EXIT_OK)
             report_summary_json(&j, "end", s);
@@ -365,5 +377,6 @@ int cmd_verify(int argc, char **argv)
     }
     vms_decoder_free(dec);
     input_close(&in);
+    decode_opts_free(&opts);
     return status;
 }

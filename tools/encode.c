@@ -36,17 +36,40 @@ const char cli_help_encode[] =
     "                          (default 1M)\n"
     "      --stream-id HEX32   fixed 16-byte stream id (32 hex digits); makes\n"
     "                          the output deterministic (default: random)\n"
-    "      --mac-key FILE      authenticate with keyed BLAKE2b (MAC mode); FILE\n"
-    "                          holds exactly 32 raw bytes, the key.  The key id\n"
-    "                          put in the header is the first 8 bytes of the\n"
-    "                          unkeyed BLAKE2b-256 digest of those 32 bytes\n"
+    "      --descriptor FILE   text device descriptor of the source device\n"
+    "                          (doc/COMPAT.md): stored in binary form as the\n"
+    "                          version blob, and sets the vendor id; --vendor,\n"
+    "                          --pci-vendor and --version-blob may be given too\n"
+    "                          only when they say the same\n"
+    "      --threads N         threads that page-map, compress and hash\n"
+    "                          records (1 to 64, default 1); the output is the\n"
+    "                          same for any number\n"
+    "      --no-page-elision   send 4 KiB pages of one repeated byte as they\n"
+    "                          are, instead of as one fill byte in a page map\n"
     "  -q, --quiet             no progress line\n"
     "  -h, --help              show this help\n"
+    "\n"
+    "Authentication (at most one; default: BLAKE2b checksums only):\n"
+    "      --mac-key FILE      keyed BLAKE2b (MAC mode); FILE holds the key, 16\n"
+    "                          to 64 raw bytes (vmstream keygen --mac: 32)\n"
+    "      --sign KEY.pem      Ed25519 signatures; KEY.pem is an unencrypted\n"
+    "                          PKCS#8 PEM private key (vmstream keygen\n"
+    "                          --ed25519).  Needs OpenSSL 3 in the library\n"
+    "      --checkpoint BYTES  with --sign: state bytes between signed\n"
+    "                          checkpoints, 1K to 1G (default 4M).  A receiver\n"
+    "                          holds this much (plus a record) before it can\n"
+    "                          verify and deliver it: keep it below the\n"
+    "                          receivers' buffered limit (80M by default)\n"
+    "\n"
+    "The header names the key by its key id: the first 8 bytes of\n"
+    "BLAKE2b-256(\"libvmstream key id v1\" || key), over the MAC key, or over\n"
+    "the Ed25519 public key.\n"
     "\n"
     "Sizes and offsets accept the binary suffixes K, M, G and T (KiB, MiB ...).\n"
     "A progress line is shown on stderr when it is a terminal.\n"
     "\n"
-    "Exit status: 0 success, 2 usage or I/O error.\n";
+    "Exit status: 0 success, 2 usage or I/O error (including a descriptor\n"
+    "that does not parse: FILE:LINE: MESSAGE).\n";
 
 enum {
     OPT_VENDOR = 0x100,
@@ -59,7 +82,12 @@ enum {
     OPT_LEVEL,
     OPT_CHUNK_SIZE,
     OPT_STREAM_ID,
-    OPT_MAC_KEY
+    OPT_MAC_KEY,
+    OPT_SIGN,
+    OPT_CHECKPOINT,
+    OPT_DESCRIPTOR,
+    OPT_THREADS,
+    OPT_NO_PAGE_ELISION
 };
 
 static const struct option encode_options[] = {
@@ -75,12 +103,23 @@ static const struct option encode_options[] = {
     {"chunk-size", required_argument, NULL, OPT_CHUNK_SIZE},
     {"stream-id", required_argument, NULL, OPT_STREAM_ID},
     {"mac-key", required_argument, NULL, OPT_MAC_KEY},
+    {"sign", required_argument, NULL, OPT_SIGN},
+    {"checkpoint", required_argument, NULL, OPT_CHECKPOINT},
+    {"descriptor", required_argument, NULL, OPT_DESCRIPTOR},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"no-page-elision", no_argument, NULL, OPT_NO_PAGE_ELISION},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
 
 #define DEFAULT_CHUNK ((size_t)1 << 20)
+/* Input is read in buffers of at least this size, and at least 8 records
+ * per thread: the encoder batches the records of one write call, up to 8
+ * per thread, so large writes keep every thread busy. */
+#define MIN_READ_BUFFER ((size_t)16 << 20)
+#define MAX_READ_BUFFER ((size_t)1 << 30)
+#define MAX_THREADS 64
 
 typedef struct encode_opts {
     const char *out, *in;
@@ -97,6 +136,12 @@ typedef struct encode_opts {
     bool have_stream_id;
     uint8_t stream_id[VMS_STREAM_ID_BYTES];
     const char *mac_key_path;
+    const char *sign_key_path;
+    bool have_checkpoint;
+    uint64_t checkpoint;
+    const char *descriptor_path;
+    unsigned threads;
+    bool no_page_elision;
     bool quiet;
 } encode_opts;
 
@@ -152,6 +197,7 @@ static int parse_encode_args(int argc, char **argv, encode_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->chunk = DEFAULT_CHUNK;
+    o->threads = 1;
     bool pci_given = false, vendor_given = false;
     uint64_t v;
     int c;
@@ -213,6 +259,29 @@ static int parse_encode_args(int argc, char **argv, encode_opts *o)
         case OPT_MAC_KEY:
             o->mac_key_path = optarg;
             break;
+        case OPT_SIGN:
+            o->sign_key_path = optarg;
+            break;
+        case OPT_CHECKPOINT:
+            if (parse_size("--checkpoint", optarg, (uint64_t)1 << 30, &o->checkpoint) != 0)
+                return EXIT_USAGE;
+            if (o->checkpoint < 1024)
+                return cli_usage_error("--checkpoint: must be at least 1K");
+            o->have_checkpoint = true;
+            break;
+        case OPT_DESCRIPTOR:
+            o->descriptor_path = optarg;
+            break;
+        case OPT_THREADS:
+            if (parse_u64("--threads", optarg, MAX_THREADS, &v) != 0)
+                return EXIT_USAGE;
+            if (v == 0)
+                return cli_usage_error("--threads: must be at least 1");
+            o->threads = (unsigned)v;
+            break;
+        case OPT_NO_PAGE_ELISION:
+            o->no_page_elision = true;
+            break;
         case 'q':
             o->quiet = true;
             break;
@@ -225,6 +294,10 @@ static int parse_encode_args(int argc, char **argv, encode_opts *o)
     if (pci_given && vendor_given)
         return cli_usage_error("--vendor and --pci-vendor exclude each other");
     o->have_vendor = pci_given || vendor_given;
+    if (o->mac_key_path && o->sign_key_path)
+        return cli_usage_error("--mac-key and --sign exclude each other");
+    if (o->have_checkpoint && !o->sign_key_path)
+        return cli_usage_error("--checkpoint needs --sign");
     if (o->level != 0 && !o->compress)
         return cli_usage_error("--level needs --compress");
     if (!o->out)
@@ -234,7 +307,11 @@ static int parse_encode_args(int argc, char **argv, encode_opts *o)
     if (argc - optind > 1)
         return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
     o->in = argv[optind];
-    return 0;
+    const char *const names[] = {"IN", "--descriptor", "--version-blob", "--mac-key",
+                                 "--sign"};
+    const char *const paths[] = {o->in, o->descriptor_path, o->blob_path, o->mac_key_path,
+                                 o->sign_key_path};
+    return stdin_once(names, paths, sizeof paths / sizeof paths[0]);
 }
 
 /* Sink context: writes to an fd and remembers the first errno. */
@@ -282,12 +359,45 @@ static int load_blob(const char *path, uint8_t **blob, size_t *len)
     return EXIT_OK;
 }
 
+/* Checks that --vendor/--pci-vendor and --version-blob agree with the
+ * descriptor, which sets both.  Prints a message on a conflict. */
+static int check_descriptor_consistency(const encode_opts *o, const vms_descriptor *desc,
+                                        const uint8_t *blob, size_t blob_len)
+{
+    uint32_t dv = vms_descriptor_get_vendor_id(desc);
+    if (o->have_vendor && o->vendor != dv) {
+        char a[40], b[40];
+        vendor_format(a, sizeof a, o->vendor);
+        vendor_format(b, sizeof b, dv);
+        return cli_usage_error("the vendor id given (%s) differs from the descriptor's (%s); "
+                               "the descriptor sets the vendor id, so --vendor and "
+                               "--pci-vendor are not needed", a, b);
+    }
+    if (o->blob_path) {
+        uint8_t bin[VMS_DESC_MAX_BINARY];
+        size_t n = 0;
+        if (vms_descriptor_encode(desc, bin, sizeof bin, &n) != VMS_OK || n != blob_len ||
+            memcmp(bin, blob, n) != 0)
+            return cli_usage_error("--version-blob '%s' is not the binary form of the "
+                                   "descriptor '%s'; with --descriptor the version blob "
+                                   "is the descriptor, so leave --version-blob out",
+                                   o->blob_path, o->descriptor_path);
+    }
+    return EXIT_OK;
+}
+
 /* Applies the settings of o to enc.  Prints a message on failure. */
 static int configure(vms_encoder *enc, const encode_opts *o, const uint8_t *blob,
-                     size_t blob_len)
+                     size_t blob_len, const vms_descriptor *desc)
 {
     int rc = VMS_OK;
-    if (o->have_vendor && (rc = vms_encoder_set_vendor(enc, o->vendor)) != VMS_OK) {
+    if (desc && (rc = vms_encoder_set_descriptor(enc, desc)) != VMS_OK) {
+        cli_error("cannot store the descriptor: %s", vms_strerror(rc));
+        return EXIT_USAGE;
+    }
+    /* With a descriptor, a vendor id and a blob were checked to be the
+     * descriptor's own: setting them again would mark the blob opaque. */
+    if (!desc && o->have_vendor && (rc = vms_encoder_set_vendor(enc, o->vendor)) != VMS_OK) {
         cli_error("cannot set vendor id 0x%08x: %s", o->vendor, vms_strerror(rc));
         return EXIT_USAGE;
     }
@@ -296,12 +406,21 @@ static int configure(vms_encoder *enc, const encode_opts *o, const uint8_t *blob
         cli_error("cannot set the stream id: %s", vms_strerror(rc));
         return EXIT_USAGE;
     }
-    if (blob_len && (rc = vms_encoder_set_version_blob(enc, blob, blob_len)) != VMS_OK) {
+    if (!desc && blob_len &&
+        (rc = vms_encoder_set_version_blob(enc, blob, blob_len)) != VMS_OK) {
         cli_error("cannot set the version blob: %s", vms_strerror(rc));
         return EXIT_USAGE;
     }
     if ((rc = vms_encoder_set_record_size(enc, o->chunk)) != VMS_OK) {
         cli_error("cannot set the chunk size to %zu: %s", o->chunk, vms_strerror(rc));
+        return EXIT_USAGE;
+    }
+    if ((rc = vms_encoder_set_threads(enc, o->threads)) != VMS_OK) {
+        cli_error("cannot use %u threads: %s", o->threads, vms_strerror(rc));
+        return EXIT_USAGE;
+    }
+    if (o->no_page_elision && (rc = vms_encoder_set_page_elision(enc, 0)) != VMS_OK) {
+        cli_error("cannot turn page elision off: %s", vms_strerror(rc));
         return EXIT_USAGE;
     }
     if (o->compress) {
@@ -324,13 +443,32 @@ static int configure(vms_encoder *enc, const encode_opts *o, const uint8_t *blob
         }
     }
     if (o->mac_key_path) {
-        uint8_t key[VMS_MAC_KEY_BYTES], id[VMS_KEY_ID_BYTES];
-        if (mac_key_load(o->mac_key_path, key, id) != EXIT_OK)
+        uint8_t key[CLI_MAC_KEY_MAX], id[VMS_KEY_ID_BYTES];
+        size_t key_len;
+        if (mac_key_load(o->mac_key_path, key, &key_len, id) != EXIT_OK)
             return EXIT_USAGE;
-        rc = vms_encoder_set_mac_key(enc, key, sizeof key, id);
+        rc = vms_encoder_set_mac_key(enc, key, key_len, id);
         explicit_bzero(key, sizeof key);
         if (rc != VMS_OK) {
             cli_error("cannot set the MAC key: %s", vms_strerror(rc));
+            return EXIT_USAGE;
+        }
+    }
+    if (o->sign_key_path) {
+        uint8_t priv[VMS_ED25519_KEY_BYTES], id[VMS_KEY_ID_BYTES];
+        if (ed25519_private_load(o->sign_key_path, priv, id) != EXIT_OK)
+            return EXIT_USAGE;
+        rc = vms_encoder_set_ed25519_key(enc, priv);
+        explicit_bzero(priv, sizeof priv);
+        if (rc != VMS_OK) {
+            cli_error("cannot use the signing key '%s': %s", o->sign_key_path,
+                      vms_strerror(rc));
+            return EXIT_USAGE;
+        }
+        if (o->have_checkpoint &&
+            (rc = vms_encoder_set_checkpoint_interval(enc, (size_t)o->checkpoint)) != VMS_OK) {
+            cli_error("cannot set the checkpoint interval to %llu: %s",
+                      (unsigned long long)o->checkpoint, vms_strerror(rc));
             return EXIT_USAGE;
         }
     }
@@ -351,6 +489,16 @@ static void warn_limits(const encode_opts *o, size_t blob_len)
         cli_error("warning: the %zu-byte version blob is above the %llu-byte blob limit "
                   "of a decoder with default limits (including vmstream decode)",
                   blob_len, (unsigned long long)blob);
+    /* A signed stream's receiver holds up to a checkpoint interval plus a
+     * record, and needs its record buffers besides. */
+    uint64_t buffered = vms_limit_default(VMS_LIMIT_BUFFERED);
+    if (o->sign_key_path && o->have_checkpoint &&
+        o->checkpoint + 3 * (uint64_t)o->chunk > buffered)
+        cli_error("warning: --checkpoint %llu with %zu-byte records is above what a "
+                  "decoder with default limits buffers (%llu bytes, including vmstream "
+                  "decode): receivers need --limit buffered=...",
+                  (unsigned long long)o->checkpoint, o->chunk,
+                  (unsigned long long)buffered);
 }
 
 /* Reports an encoder failure: the sink's errno when it was the output. */
@@ -369,9 +517,25 @@ static void report_encoder_error(const vms_encoder *enc, const fd_sink *sink,
 static int pump(vms_encoder *enc, const encode_opts *o, cli_input *in,
                 const fd_sink *sink, const char *out_name)
 {
-    size_t bufsize = o->chunk >= DEFAULT_CHUNK ? o->chunk
-                                               : o->chunk * (DEFAULT_CHUNK / o->chunk);
-    uint8_t *buf = malloc(bufsize);
+    /* Whole records only, so every record but the last is full: at least
+     * 8 records per thread and MIN_READ_BUFFER bytes, within
+     * MAX_READ_BUFFER; fewer records if memory is short. */
+    size_t records = 8 * (size_t)o->threads;
+    if (records < MIN_READ_BUFFER / o->chunk)
+        records = MIN_READ_BUFFER / o->chunk;
+    if (records > MAX_READ_BUFFER / o->chunk)
+        records = MAX_READ_BUFFER / o->chunk;
+    if (records == 0)
+        records = 1;
+    uint8_t *buf = NULL;
+    size_t bufsize = 0;
+    for (;;) {
+        bufsize = records * o->chunk;
+        buf = malloc(bufsize);
+        if (buf || records == 1)
+            break;
+        records /= 2;
+    }
     if (!buf) {
         cli_error("out of memory for a %zu-byte buffer", bufsize);
         return EXIT_USAGE;
@@ -434,9 +598,22 @@ int cmd_encode(int argc, char **argv)
     size_t blob_len = 0;
     if (o.blob_path && load_blob(o.blob_path, &blob, &blob_len) != EXIT_OK)
         return EXIT_USAGE;
+    vms_descriptor *desc = NULL;
+    if (o.descriptor_path) {
+        if (descriptor_load(o.descriptor_path, &desc, NULL) != EXIT_OK ||
+            check_descriptor_consistency(&o, desc, blob, blob_len) != EXIT_OK) {
+            vms_descriptor_free(desc);
+            free(blob);
+            return EXIT_USAGE;
+        }
+        size_t n = 0;
+        (void)vms_descriptor_encode(desc, NULL, 0, &n);
+        blob_len = n; /* for warn_limits */
+    }
 
     cli_input in;
     if (input_open(&in, o.in) != EXIT_OK) {
+        vms_descriptor_free(desc);
         free(blob);
         return EXIT_USAGE;
     }
@@ -456,10 +633,11 @@ int cmd_encode(int argc, char **argv)
         }
     }
     if (status == EXIT_OK)
-        status = configure(enc, &o, blob, blob_len);
+        status = configure(enc, &o, blob, blob_len, desc);
     if (status == EXIT_OK)
         warn_limits(&o, blob_len);
     free(blob);
+    vms_descriptor_free(desc);
     if (status == EXIT_OK)
         status = pump(enc, &o, &in, &sink, to_stdout ? "<stdout>" : o.out);
     vms_encoder_free(enc);

@@ -44,31 +44,35 @@ const char cli_help_inspect[] =
     "\n"
     "Show the header of the vmstream IN (format version, header length,\n"
     "features, checksum algorithm, auth mode, codec, vendor id, stream id,\n"
-    "key id, max record size, device-version blob), one line per record\n"
+    "key id, max record size, device-version blob), the device descriptor\n"
+    "when the header carries one (in text form), one line per record\n"
     "(index, stream offset, section, offset, phase, wire and raw lengths,\n"
-    "compressed or stored) and the END record summary.  The stream is\n"
-    "verified as it is shown; a record is listed only after it verified.\n"
-    "If the header cannot be verified (e.g. a MAC stream and no --mac-key),\n"
-    "its fields are shown marked as not verified, followed by the error.\n"
+    "compressed or stored; for a signed stream also its checkpoints) and the\n"
+    "END record summary.  The stream is verified as it is shown; a record is\n"
+    "listed only after it verified (in a signed stream: after the checkpoint\n"
+    "that covers it verified).  If the header cannot be verified (e.g. a MAC\n"
+    "stream and no --mac-key), its fields are shown marked as not verified,\n"
+    "followed by the error.\n"
     "\n"
     "Options:\n"
-    "      --json         print one JSON object instead:\n"
-    "                     {input, header, records: [...], end, error, result}\n"
-    "      --mac-key FILE key for MAC-authenticated streams: exactly 32 raw\n"
-    "                     bytes (key id = first 8 bytes of BLAKE2b-256 of them)\n"
-    "      --require-auth refuse streams that are not authenticated\n"
-    "  -h, --help         show this help\n"
+    "      --json              print one JSON object instead: {input, header,\n"
+    "                          descriptor, records: [...], end, error, result};\n"
+    "                          descriptor is null or {verified, vendor_id,\n"
+    "                          device_api, type, version, accept_types,\n"
+    "                          deny_versions, fields: [{name, value, rule}],\n"
+    "                          text}\n"
+    CLI_DECODER_HELP
+    "  -h, --help              show this help\n"
     "\n"
     "IN may be '-' for stdin.\n"
     "\n"
     "Exit status: 0 verified, 1 stream rejected, 2 usage or I/O error.\n";
 
-enum { OPT_JSON = 0x100, OPT_MAC_KEY, OPT_REQUIRE_AUTH };
+enum { OPT_JSON = 0x100 };
 
 static const struct option inspect_options[] = {
     {"json", no_argument, NULL, OPT_JSON},
-    {"mac-key", required_argument, NULL, OPT_MAC_KEY},
-    {"require-auth", no_argument, NULL, OPT_REQUIRE_AUTH},
+    CLI_DECODER_OPTIONS,
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -85,6 +89,8 @@ typedef struct rec_meta {
     uint16_t type, flags;
     uint32_t section, phase, wire_len, raw_len;
     uint64_t offset;
+    bool has_cp;              /* a checkpoint whose payload was read */
+    uint64_t cp_records, cp_raw; /* what it covers */
 } rec_meta;
 
 typedef struct shadow {
@@ -99,6 +105,10 @@ typedef struct shadow {
     rec_meta *q;                  /* FIFO of parsed record headers */
     size_t head, len, cap;
     bool oom;
+    bool cp_active;               /* reading a checkpoint's payload */
+    rec_meta cp_meta;             /* its header, queued once read */
+    uint8_t cp[VMS_CHECKPOINT_PAYLOAD];
+    size_t cp_fill;
 } shadow;
 
 static uint64_t rec_end(const rec_meta *m)
@@ -174,6 +184,26 @@ static void shadow_feed(shadow *s, const uint8_t *buf, size_t n)
     if (s->blob && end > VMS_H_FIXED)
         copy_overlap(s->blob, VMS_H_FIXED, s->blob_len, buf, start, n);
     while (s->framing && !s->oom) {
+        if (s->cp_active) {
+            /* The covered counts of a checkpoint, shown once it verified. */
+            uint64_t cwant = s->cp_meta.start + VMS_R_HDR + s->cp_fill;
+            if (cwant < start || cwant >= end)
+                break;
+            size_t coff = (size_t)(cwant - start);
+            size_t ctake = VMS_CHECKPOINT_PAYLOAD - s->cp_fill;
+            if (ctake > n - coff)
+                ctake = n - coff;
+            memcpy(s->cp + s->cp_fill, buf + coff, ctake);
+            s->cp_fill += ctake;
+            if (s->cp_fill < VMS_CHECKPOINT_PAYLOAD)
+                break;
+            s->cp_meta.has_cp = true;
+            s->cp_meta.cp_records = le64(s->cp + VMS_C_RECORDS);
+            s->cp_meta.cp_raw = le64(s->cp + VMS_C_RAW_BYTES);
+            shadow_push(s, &s->cp_meta);
+            s->cp_active = false;
+            continue;
+        }
         uint64_t want = s->next + s->rh_fill; /* next byte of the record header */
         if (want < start || want >= end)
             break;
@@ -196,9 +226,16 @@ static void shadow_feed(shadow *s, const uint8_t *buf, size_t n)
             .raw_len = le32(s->rh + VMS_R_RAW_LEN),
             .offset = le64(s->rh + VMS_R_OFFSET),
         };
-        shadow_push(s, &m);
         s->next = rec_end(&m);
         s->rh_fill = 0;
+        if (m.type == VMS_REC_CHECKPOINT && m.wire_len == VMS_CHECKPOINT_PAYLOAD &&
+            m.raw_len == VMS_CHECKPOINT_PAYLOAD) {
+            s->cp_meta = m;
+            s->cp_active = true;
+            s->cp_fill = 0;
+            continue;
+        }
+        shadow_push(s, &m);
     }
     s->pos = end;
 }
@@ -240,6 +277,7 @@ typedef struct inspect_ctx {
     bool json;
     json_writer j;
     bool header_done;  /* header printed */
+    bool descriptor_done; /* descriptor printed (or null in JSON) */
     bool records_open; /* records list begun */
     uint64_t shown;    /* records printed */
 } inspect_ctx;
@@ -277,11 +315,7 @@ static void print_header(inspect_ctx *c, const vms_header_info *h, bool verified
  * of an unknown type that the decoder skipped. */
 static void print_other(inspect_ctx *c, const rec_meta *m)
 {
-    const char *what = "skipped";
-#ifdef VMS_REC_CHECKPOINT
-    if (m->type == VMS_REC_CHECKPOINT)
-        what = "checkpoint";
-#endif
+    bool checkpoint = m->type == VMS_REC_CHECKPOINT;
     begin_records(c);
     c->shown++;
     if (c->json) {
@@ -289,17 +323,28 @@ static void print_other(inspect_ctx *c, const rec_meta *m)
         json_u64(&c->j, "index", m->seq);
         json_u64(&c->j, "stream_offset", m->start);
         json_u64(&c->j, "type", m->type);
-        json_string(&c->j, "kind", what);
+        json_string(&c->j, "kind", checkpoint ? "checkpoint" : "skipped");
         json_u64(&c->j, "wire_length", m->wire_len);
+        if (checkpoint && m->has_cp) {
+            json_u64(&c->j, "covers_records", m->cp_records);
+            json_u64(&c->j, "covers_bytes", m->cp_raw);
+            json_bool(&c->j, "signature_verified", true);
+        }
         json_object_end(&c->j);
-    } else if (strcmp(what, "skipped") == 0) {
+    } else if (!checkpoint) {
         printf("  record %llu at %llu: optional record of unknown type 0x%04x, "
                "wire %lu, skipped\n",
                (unsigned long long)m->seq, (unsigned long long)m->start, m->type,
                (unsigned long)m->wire_len);
+    } else if (m->has_cp) {
+        printf("  record %llu at %llu: checkpoint, wire %lu, covers %llu records and "
+               "%llu state bytes, signature verified\n",
+               (unsigned long long)m->seq, (unsigned long long)m->start,
+               (unsigned long)m->wire_len, (unsigned long long)m->cp_records,
+               (unsigned long long)m->cp_raw);
     } else {
-        printf("  record %llu at %llu: %s, wire %lu\n", (unsigned long long)m->seq,
-               (unsigned long long)m->start, what, (unsigned long)m->wire_len);
+        printf("  record %llu at %llu: checkpoint, wire %lu\n", (unsigned long long)m->seq,
+               (unsigned long long)m->start, (unsigned long)m->wire_len);
     }
 }
 
@@ -366,11 +411,42 @@ static void print_record(inspect_ctx *c, const vms_record *r, const rec_meta *m)
            page_map ? "page map, " : "", compressed ? "compressed" : "stored");
 }
 
+static void print_descriptor(inspect_ctx *c, const vms_descriptor *d, bool verified)
+{
+    c->descriptor_done = true;
+    if (!d) {
+        if (c->json)
+            json_null(&c->j, "descriptor");
+        return;
+    }
+    if (c->json)
+        report_descriptor_json(&c->j, "descriptor", d, verified);
+    else
+        report_descriptor_text(stdout, d, verified);
+}
+
 static int on_header(void *vctx, const vms_header_info *h)
 {
     inspect_ctx *c = vctx;
     print_header(c, h, true);
+    /* The decoder decoded and checked the descriptor before this call. */
+    print_descriptor(c, vms_decoder_descriptor(c->dec), true);
     return 0;
+}
+
+/* The descriptor of a header the decoder did not verify, decoded from the
+ * raw blob when the header declares one and all of it was seen. */
+static void print_unverified_descriptor(inspect_ctx *c, const vms_header_info *h)
+{
+    vms_descriptor *d = NULL;
+    uint32_t declared = le32(c->sh.fixed + VMS_H_BLOB_LEN);
+    if ((h->features_optional & VMS_FEAT_DESCRIPTOR) && h->version_blob &&
+        h->version_blob_len == declared && declared > 0) {
+        if (vms_descriptor_decode(&d, h->version_blob, declared, NULL, NULL) != VMS_OK)
+            d = NULL;
+    }
+    print_descriptor(c, d, false);
+    vms_descriptor_free(d);
 }
 
 static int on_record(void *vctx, const vms_record *r)
@@ -410,20 +486,20 @@ static int after_feed(void *vctx, const uint8_t *buf, size_t len)
 
 int cmd_inspect(int argc, char **argv)
 {
-    cli_decode_opts opts = {NULL, false};
+    cli_decode_opts opts;
+    decode_opts_init(&opts);
     bool json = false;
-    int opt;
+    int opt, r;
     cli_getopt_reset();
     while ((opt = getopt_long(argc, argv, ":h", inspect_options, NULL)) != -1) {
+        if ((r = decode_opts_parse(&opts, opt, optarg)) >= 0) {
+            if (r != 0)
+                return r;
+            continue;
+        }
         switch (opt) {
         case OPT_JSON:
             json = true;
-            break;
-        case OPT_MAC_KEY:
-            opts.mac_key_path = optarg;
-            break;
-        case OPT_REQUIRE_AUTH:
-            opts.require_auth = true;
             break;
         case 'h':
             return cli_print_help(cli_help_inspect);
@@ -435,6 +511,8 @@ int cmd_inspect(int argc, char **argv)
         return cli_usage_error("missing input stream IN (use '-' for stdin)");
     if (argc - optind > 1)
         return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    if (decode_opts_check_stdin(&opts, argv[optind]) != 0)
+        return EXIT_USAGE;
 
     cli_input in;
     if (input_open(&in, argv[optind]) != EXIT_OK)
@@ -451,6 +529,7 @@ int cmd_inspect(int argc, char **argv)
     if (status != EXIT_OK) {
         free(c);
         input_close(&in);
+        decode_opts_free(&opts);
         return status;
     }
     if (json) {
@@ -474,15 +553,22 @@ int cmd_inspect(int argc, char **argv)
 
     if (!c->header_done) {
         vms_header_info h;
-        if (shadow_header(&c->sh, &h))
+        if (shadow_header(&c->sh, &h)) {
             print_header(c, &h, false);
-        else if (json)
+            print_unverified_descriptor(c, &h);
+        } else if (json) {
             json_null(&c->j, "header");
-        else if (c->sh.pos < VMS_H_FIXED)
+        } else if (c->sh.pos < VMS_H_FIXED) {
             printf("header: (incomplete: %llu bytes)\n", (unsigned long long)c->sh.pos);
-        else
+        } else {
             printf("header: (not a vmstream: bad magic)\n");
+        }
     }
+    if (!c->descriptor_done)
+        print_descriptor(c, NULL, false);
+    /* Records without state that verified before the error. */
+    if (rc != VMS_END && rc != CLI_READ_FAILED && err->code != VMS_OK)
+        flush_other(c, err->offset);
     end_records(c);
     const vms_stream_summary *sum = rc == VMS_END ? vms_decoder_summary(c->dec) : NULL;
     status = rc == VMS_END ? EXIT_OK : rc == CLI_READ_FAILED ? EXIT_USAGE
@@ -518,7 +604,7 @@ int cmd_inspect(int argc, char **argv)
     }
     fflush(stdout);
     if (rc != VMS_END && rc != CLI_READ_FAILED)
-        report_rejection(vms_decoder_error(c->dec));
+        report_decoder_rejection(c->dec, &opts);
     if (ferror(stdout) && status == EXIT_OK) {
         cli_error("cannot write to stdout");
         status = EXIT_USAGE;
@@ -528,5 +614,6 @@ int cmd_inspect(int argc, char **argv)
     free(c->sh.blob);
     free(c);
     input_close(&in);
+    decode_opts_free(&opts);
     return status;
 }

@@ -1,6 +1,7 @@
 /* report.c - renderings of headers, summaries and errors (see report.h). */
 #include "report.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "wire.h" /* feature flag and checksum ids (doc/FORMAT.md) */
@@ -178,5 +179,103 @@ void report_error_json(json_writer *j, const char *key, const vms_error_info *e)
     else
         json_null(j, "record");
     json_string(j, "message", e->message ? e->message : "");
+    json_object_end(j);
+}
+
+/* ---- descriptors ------------------------------------------------------------- */
+
+void descriptor_vendor_text(char *out, size_t outlen, uint32_t vendor)
+{
+    if ((vendor & VMS_VENDOR_PCI_FLAG) && (vendor & 0x7fff0000u) == 0)
+        snprintf(out, outlen, "pci:0x%04x", vendor & 0xffffu);
+    else
+        snprintf(out, outlen, "0x%08x", vendor);
+}
+
+/* The canonical text of d in a new buffer, or NULL. */
+static char *descriptor_text(const vms_descriptor *d)
+{
+    size_t need = 0;
+    if (vms_descriptor_format_text(d, NULL, 0, &need) != VMS_E_INVALID_ARG || need == 0)
+        return NULL;
+    char *buf = malloc(need);
+    if (buf && vms_descriptor_format_text(d, buf, need, &need) != VMS_OK) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+void report_descriptor_text(FILE *out, const vms_descriptor *d, bool verified)
+{
+    char *text = descriptor_text(d);
+    if (verified)
+        fprintf(out, "descriptor:\n");
+    else
+        fprintf(out, "descriptor (NOT verified: read from the stream, not authenticated):\n");
+    if (!text) {
+        fprintf(out, "  (cannot be formatted)\n");
+        return;
+    }
+    for (char *line = text; *line;) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        fprintf(out, "  %.*s\n", (int)n, line);
+        line += n + (nl ? 1 : 0);
+    }
+    free(text);
+}
+
+static void version_text(char *out, size_t outlen, vms_device_version v)
+{
+    snprintf(out, outlen, "%lu.%lu.%lu", (unsigned long)v.major, (unsigned long)v.minor,
+             (unsigned long)v.bugfix);
+}
+
+void report_descriptor_json(json_writer *j, const char *key, const vms_descriptor *d,
+                            int verified)
+{
+    char buf[48];
+    json_object_begin(j, key);
+    if (verified >= 0)
+        json_bool(j, "verified", verified != 0);
+    descriptor_vendor_text(buf, sizeof buf, vms_descriptor_get_vendor_id(d));
+    json_string(j, "vendor_id", buf);
+    json_string(j, "device_api", vms_descriptor_get_device_api(d));
+    json_string(j, "type", vms_descriptor_get_type(d));
+    version_text(buf, sizeof buf, vms_descriptor_get_version(d));
+    json_string(j, "version", buf);
+    json_array_begin(j, "accept_types");
+    for (size_t i = 0; i < vms_descriptor_accept_type_count(d); i++)
+        json_string(j, NULL, vms_descriptor_get_accept_type(d, i));
+    json_array_end(j);
+    json_array_begin(j, "deny_versions");
+    for (size_t i = 0; i < vms_descriptor_deny_version_count(d); i++) {
+        vms_device_version v;
+        if (vms_descriptor_get_deny_version(d, i, &v) != VMS_OK)
+            break;
+        version_text(buf, sizeof buf, v);
+        json_string(j, NULL, buf);
+    }
+    json_array_end(j);
+    json_array_begin(j, "fields");
+    for (size_t i = 0; i < vms_descriptor_field_count(d); i++) {
+        const char *name, *value;
+        vms_field_rule rule;
+        if (vms_descriptor_get_field(d, i, &name, &value, &rule) != VMS_OK)
+            break;
+        json_object_begin(j, NULL);
+        json_string(j, "name", name);
+        json_string(j, "value", value);
+        json_string(j, "rule", vms_field_rule_name(rule));
+        json_object_end(j);
+    }
+    json_array_end(j);
+    char *text = descriptor_text(d);
+    if (text)
+        json_string(j, "text", text);
+    else
+        json_null(j, "text");
+    free(text);
     json_object_end(j);
 }

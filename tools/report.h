@@ -17,4 +17,17 @@ void report_summary_json(json_writer *j, const char *key, const vms_stream_summa
  *  "record": N|null, "message": ...} */
 void report_error_json(json_writer *j, const char *key, const vms_error_info *e);
 
+/* A device descriptor: "descriptor:" then its canonical text form, each line
+ * indented by two spaces; verified false marks it as read from an
+ * unauthenticated header. */
+void report_descriptor_text(FILE *out, const vms_descriptor *d, bool verified);
+/* {"verified": B, "vendor_id": "pci:0x10de", "device_api": S, "type": S,
+ *  "version": "1.2.0", "accept_types": [S...], "deny_versions": ["1.1.3"...],
+ *  "fields": [{"name": S, "value": S, "rule": "equal"|"superset"|"ge"}...],
+ *  "text": canonical text}.  verified < 0 leaves that member out. */
+void report_descriptor_json(json_writer *j, const char *key, const vms_descriptor *d,
+                            int verified);
+/* The vendor id as in the descriptor text form: "pci:0xHHHH" or "0xHHHHHHHH". */
+void descriptor_vendor_text(char *out, size_t outlen, uint32_t vendor);
+
 #endif

@@ -24,7 +24,13 @@ static const cli_command commands[] = {
     {"decode", cmd_decode, "verify a stream and extract its state (all or nothing)",
      cli_help_decode},
     {"verify", cmd_verify, "verify a stream completely, write nothing", cli_help_verify},
-    {"inspect", cmd_inspect, "show a stream's header and records", cli_help_inspect},
+    {"inspect", cmd_inspect, "show a stream's header, descriptor and records",
+     cli_help_inspect},
+    {"keygen", cmd_keygen, "make an Ed25519 key pair or a MAC key", cli_help_keygen},
+    {"compat", cmd_compat, "check whether a source device's state suits a target",
+     cli_help_compat},
+    {"descriptor", cmd_descriptor, "check a device descriptor, convert text <-> binary",
+     cli_help_descriptor},
     {"help", cmd_help, "show help for a command", cli_help_help},
 };
 
@@ -50,14 +56,15 @@ static void print_main_help(FILE *out)
             "Commands:\n",
             vms_version());
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(out,
             "\n"
             "Run 'vmstream COMMAND --help' for the options of a command.\n"
             "'-' stands for stdin or stdout wherever a file is expected.\n"
             "\n"
             "Exit status: 0 success, 1 stream rejected (malformed, corrupt, over a\n"
-            "limit, or refused by policy), 2 usage or I/O error.\n");
+            "limit, or refused by policy) or devices incompatible, 2 usage or I/O\n"
+            "error.\n");
 }
 
 static int cmd_help(int argc, char **argv)
@@ -88,6 +95,8 @@ int main(int argc, char **argv)
         return cmd_help(1, argv);
     if (strcmp(name, "--version") == 0 || strcmp(name, "-V") == 0) {
         printf("vmstream %s\n", vms_version());
+        printf("features: zlib%s%s, MAC (BLAKE2b)\n", cli_have_zstd() ? ", zstd" : "",
+               cli_have_ed25519() ? ", Ed25519 (OpenSSL)" : "");
         return fflush(stdout) == 0 ? EXIT_OK : EXIT_USAGE;
     }
     const cli_command *c = find_command(name);

@@ -26,7 +26,7 @@ if not eval("(" + sys.argv[2] + "\n)"):
 
 # ---- help and version -----------------------------------------------------
 
-for cmd in encode decode verify inspect help; do
+for cmd in encode decode verify inspect keygen compat descriptor help; do
     expect_status 0 "$cmd --help" "$VMS" "$cmd" --help
     grep -q "^Usage: vmstream $cmd" "$T/stdout" || fail "$cmd --help: no usage line on stdout"
     [ ! -s "$T/stderr" ] || fail "$cmd --help wrote to stderr"
@@ -37,7 +37,7 @@ ok "--help of every subcommand exits 0 with its usage on stdout"
 
 for args in --help help -h; do
     expect_status 0 "vmstream $args" "$VMS" $args
-    for cmd in encode decode verify inspect; do
+    for cmd in encode decode verify inspect keygen compat descriptor; do
         grep -q "^  $cmd " "$T/stdout" || fail "vmstream $args does not list $cmd"
     done
 done
@@ -47,7 +47,10 @@ expect_status 0 "--version" "$VMS" --version
 grep -Eq '^vmstream [0-9]+\.[0-9]+\.[0-9]+' "$T/stdout" || fail "--version: $(cat "$T/stdout")"
 ok "vmstream --version prints the library version"
 
-grep -q "BLAKE2b-256" <("$VMS" encode --help) || fail "encode --help does not document the key id"
+for cmd in encode decode keygen; do
+    grep -q 'BLAKE2b-256("libvmstream key id v1" || key)' <("$VMS" $cmd --help) ||
+        fail "$cmd --help does not document the key id"
+done
 grep -q "config (1), registers (2), memory (3)" <("$VMS" encode --help) ||
     fail "encode --help does not document the section names"
 ok "encode --help documents section names and the MAC key id"
@@ -62,7 +65,7 @@ expect_status 2 "unknown command" "$VMS" frobnicate
 grep -q "unknown command 'frobnicate'" "$T/stderr" || fail "unknown command not named"
 expect_status 2 "unknown top-level option" "$VMS" --bogus
 expect_status 2 "help for an unknown command" "$VMS" help frobnicate
-for cmd in encode decode verify inspect; do
+for cmd in encode decode verify inspect keygen compat descriptor; do
     expect_status 2 "$cmd --bogus" "$VMS" "$cmd" --bogus "$T/s.vms"
     grep -q -- "--bogus" "$T/stderr" || fail "$cmd: the bad option is not named"
     grep -q "Try 'vmstream $cmd --help'" "$T/stderr" || fail "$cmd: no --help hint"
@@ -228,6 +231,55 @@ assert d["input"] == sys.argv[2], (d["input"], sys.argv[2])
     ok "inspect --json escapes strings"
 fi
 
+# --threads: the output does not depend on the number of threads.  20 MiB
+# mixing random, zero and text pages, so that stored, compressed and
+# page-mapped records all occur.
+{
+    for i in 1 2 3 4 5; do
+        head -c $((2 * 1024 * 1024)) /dev/urandom
+        head -c $((1024 * 1024 + 4096 * i)) /dev/zero
+        perl -e 'my $s = "migration state page $ARGV[0]\n" x 60000; print substr($s, 0, $ARGV[1])' \
+            "$i" $((1024 * 1024 - 4096 * i))
+    done
+} >"$T/20m.state"
+[ "$(file_size "$T/20m.state")" = $((20 * 1024 * 1024)) ] || fail "could not make 20 MiB of input"
+for codec in none zlib; do
+    copt=()
+    [ "$codec" = none ] || copt=("--compress=$codec")
+    "$VMS" encode "${copt[@]}" --stream-id $sid --threads 1 -o "$T/t1.vms" "$T/20m.state" ||
+        fail "encode --threads 1"
+    for n in 2 4; do
+        "$VMS" encode "${copt[@]}" --stream-id $sid --threads $n -o "$T/t$n.vms" "$T/20m.state" ||
+            fail "encode --threads $n"
+        cmp -s "$T/t1.vms" "$T/t$n.vms" ||
+            fail "codec $codec: --threads $n output differs from --threads 1"
+    done
+    "$VMS" decode -o "$T/t.out" "$T/t2.vms" || fail "decode the --threads 2 stream"
+    cmp -s "$T/20m.state" "$T/t.out" || fail "codec $codec: --threads 2 round trip differs"
+done
+rm -f "$T"/t?.vms "$T/t.out"
+expect_status 2 "--threads 0" "$VMS" encode --threads 0 -o "$T/x" "$T/state"
+expect_status 2 "--threads 65" "$VMS" encode --threads 65 -o "$T/x" "$T/state"
+expect_status 2 "--threads junk" "$VMS" encode --threads many -o "$T/x" "$T/state"
+ok "--threads 2 and 4 give output byte-identical to --threads 1 (20 MiB, stored and zlib)"
+
+# --no-page-elision: zero pages are sent as they are, so the stream grows.
+head -c $((4 * 1024 * 1024)) /dev/zero >"$T/zero.state"
+"$VMS" encode -o "$T/elided.vms" "$T/zero.state" || fail "encode zeros"
+expect_status 0 "encode --no-page-elision" "$VMS" encode --no-page-elision -o "$T/full.vms" \
+    "$T/zero.state"
+[ "$(file_size "$T/full.vms")" -gt $((4 * 1024 * 1024)) ] ||
+    fail "--no-page-elision: stream of $(file_size "$T/full.vms") bytes for 4 MiB of zeros"
+[ "$(file_size "$T/full.vms")" -gt $(($(file_size "$T/elided.vms") * 100)) ] ||
+    fail "--no-page-elision: not bigger than the elided stream"
+"$VMS" inspect "$T/full.vms" | grep -q 'page map' && fail "--no-page-elision: page maps present"
+"$VMS" inspect "$T/elided.vms" | grep -q 'page map' || fail "default: no page maps for zeros"
+for f in elided full; do
+    "$VMS" decode -o "$T/zero.out" "$T/$f.vms" || fail "decode $f"
+    cmp -s "$T/zero.state" "$T/zero.out" || fail "$f zero stream decodes wrong"
+done
+ok "--no-page-elision sends uniform pages as they are (a bigger stream)"
+
 # --offset: decoded state lands at the offset.
 "$VMS" encode --offset 8K -o "$T/off.vms" "$T/state"
 "$VMS" decode -o "$T/off.out" "$T/off.vms"
@@ -251,8 +303,9 @@ ok "decode --section selects a section"
 
 head -c 32 /dev/urandom >"$T/key1"
 head -c 32 /dev/urandom >"$T/key2"
-head -c 31 /dev/urandom >"$T/short.key"
-head -c 33 /dev/urandom >"$T/long.key"
+head -c 15 /dev/urandom >"$T/short.key"
+head -c 65 /dev/urandom >"$T/long.key"
+: >"$T/empty.key"
 expect_status 0 "encode --mac-key" "$VMS" encode --mac-key "$T/key1" --chunk-size 1K \
     -o "$T/mac.vms" "$T/state"
 expect_status 0 "decode --mac-key" "$VMS" decode --mac-key "$T/key1" -o "$T/mac.out" "$T/mac.vms"
@@ -262,17 +315,19 @@ expect_status 0 "decode --mac-key --require-auth" \
 expect_status 0 "verify --mac-key" "$VMS" verify --mac-key "$T/key1" "$T/mac.vms"
 ok "--mac-key round trip"
 
-# The key id is the first 8 bytes of BLAKE2b-256(key).
+# The key id is vms_key_id(key): the first 8 bytes of
+# BLAKE2b-256("libvmstream key id v1" || key).
 if $have_python; then
     want=$(python3 -c '
 import hashlib, sys
-print(hashlib.blake2b(open(sys.argv[1], "rb").read(), digest_size=32).hexdigest()[:16])
+key = open(sys.argv[1], "rb").read()
+print(hashlib.blake2b(b"libvmstream key id v1" + key, digest_size=32).hexdigest()[:16])
 ' "$T/key1")
     "$VMS" inspect --mac-key "$T/key1" "$T/mac.vms" >"$T/inspect.txt"
     grep -q "^  key id:          $want\$" "$T/inspect.txt" ||
-        fail "key id is not the first 8 bytes of BLAKE2b-256(key) ($want)"
+        fail "key id is not BLAKE2b-256(\"libvmstream key id v1\" || key)[0:8] ($want)"
     grep -q '^  auth mode:       mac (1)$' "$T/inspect.txt" || fail "inspect: auth mode not shown"
-    ok "the key id is the first 8 bytes of BLAKE2b-256(key)"
+    ok "the key id is BLAKE2b-256(\"libvmstream key id v1\" || key)[0:8]"
 fi
 
 rm -f "$T/mac.out"
@@ -301,14 +356,31 @@ expect_status 1 "verify --require-auth" "$VMS" verify --require-auth "$T/s.vms"
 grep -q VMS_E_AUTH_REQUIRED "$T/stderr" || fail "verify --require-auth: not named"
 ok "--require-auth rejects an unauthenticated stream (exit 1, VMS_E_AUTH_REQUIRED)"
 
-for k in short long; do
+for k in short long empty; do
     expect_status 2 "encode with a $k key" "$VMS" encode --mac-key "$T/$k.key" -o "$T/x" "$T/state"
-    grep -q "exactly 32 raw bytes" "$T/stderr" || fail "$k key: unclear message"
+    grep -q "must hold 16 to 64 raw bytes" "$T/stderr" || fail "$k key: unclear message"
     expect_status 2 "decode with a $k key" "$VMS" decode --mac-key "$T/$k.key" -o "$T/x" "$T/mac.vms"
 done
 expect_status 2 "missing key file" "$VMS" verify --mac-key "$T/nokey" "$T/mac.vms"
 [ ! -e "$T/x" ] || fail "bad key: output written"
-ok "a key file that is not exactly 32 bytes is a usage error (exit 2)"
+# Keys of 16 and 64 bytes work (the library's range).
+for n in 16 64; do
+    head -c $n /dev/urandom >"$T/k$n.key"
+    "$VMS" encode --mac-key "$T/k$n.key" -o "$T/k$n.vms" "$T/state" || fail "encode, $n-byte key"
+    expect_status 0 "decode, $n-byte key" "$VMS" decode --mac-key "$T/k$n.key" -o "$T/k$n.out" \
+        "$T/k$n.vms"
+    cmp -s "$T/state" "$T/k$n.out" || fail "$n-byte MAC key round trip differs"
+    if $have_python; then
+        want=$(python3 -c '
+import hashlib, sys
+key = open(sys.argv[1], "rb").read()
+print(hashlib.blake2b(b"libvmstream key id v1" + key, digest_size=32).hexdigest()[:16])
+' "$T/k$n.key")
+        "$VMS" inspect --json --mac-key "$T/k$n.key" "$T/k$n.vms" >"$T/k.json"
+        json_check "$T/k.json" 'd["header"]["key_id"] == "'"$want"'"'
+    fi
+done
+ok "MAC key files of 16 to 64 bytes work; other sizes are a usage error (exit 2)"
 
 # inspect of a MAC stream without the key: the header is still shown.
 expect_status 1 "inspect of a MAC stream without a key" "$VMS" inspect "$T/mac.vms"
