@@ -856,6 +856,8 @@ Test(api, strerror_and_categories)
     cr_assert(vms_is_error(VMS_E_IO));
     cr_assert(!vms_is_error(VMS_END));
     cr_assert_str_eq(vms_version(), VMS_VERSION_STRING);
+    cr_assert_eq((vms_features() & VMS_FEATURE_ZSTD) != 0,
+                 vms_codec_available(VMS_CODEC_ZSTD));
     cr_assert_eq(vms_version_number(), VMS_VERSION_NUMBER);
 }
 

@@ -156,6 +156,12 @@ typedef enum vms_error_category {
     VMS_CAT_POLICY = 5     /* authenticity, compatibility or policy refusal */
 } vms_error_category;
 
+/** Optional parts this library was built with (vms_features()). */
+#define VMS_FEATURE_ZSTD 0x1u    /**< the zstd codec */
+#define VMS_FEATURE_ED25519 0x2u /**< Ed25519 signatures (OpenSSL 3) */
+/** A mask of VMS_FEATURE_* bits.  Cannot fail.  Thread-safe. */
+VMS_API unsigned vms_features(void);
+
 /** Short constant name of a status, e.g. "VMS_E_BAD_MAGIC".  Never NULL:
  * an unknown value gives "VMS_E_UNKNOWN_STATUS".  The string is static.
  * Thread-safe. */
@@ -436,9 +442,9 @@ VMS_API int vms_decoder_complete(const vms_decoder *dec);
 VMS_API const vms_error_info *vms_decoder_error(const vms_decoder *dec);
 /** Number of stream bytes consumed so far.  Cannot fail.  Read-only. */
 VMS_API uint64_t vms_decoder_offset(const vms_decoder *dec);
-/** The verified header, or NULL before it is verified.  Owned by the
- * decoder, valid until it is freed; its version_blob pointer is valid only
- * during on_header.  Read-only. */
+/** The header once its checksum (or MAC) verified — also when the stream
+ * was then refused for policy or compatibility — else NULL.  Owned by the
+ * decoder, valid (version_blob included) until it is freed.  Read-only. */
 VMS_API const vms_header_info *vms_decoder_header(const vms_decoder *dec);
 /** Summary after VMS_END, else NULL.  Owned by the decoder, valid until it
  * is freed.  Read-only. */

@@ -416,9 +416,12 @@ VMS_API vms_status vms_encoder_set_descriptor(vms_encoder *enc,
 VMS_API vms_status vms_decoder_set_target(vms_decoder *dec,
                                           const vms_descriptor *target,
                                           const vms_compat_options *opt);
-/** The stream's verified descriptor once the header verified (NULL before,
- * or when the stream carries none).  Owned by the decoder: valid until it
- * is freed; do not modify or free it.  Read-only. */
+/** The stream's descriptor once the header's checksum (or MAC) verified and
+ * the descriptor decoded — also after the stream was refused with
+ * VMS_E_INCOMPATIBLE, so a caller can re-run vms_compat_check() for the
+ * full result — else NULL (also when the stream carries none).  Owned by
+ * the decoder: valid until it is freed; do not modify or free it.
+ * Read-only. */
 VMS_API const vms_descriptor *vms_decoder_descriptor(const vms_decoder *dec);
 
 #ifdef __cplusplus

@@ -539,9 +539,9 @@ static int header_done(vms_decoder *d)
 {
     if (vms_header_check_rest(d->hdr, &d->h, d->key, d->dkeylen, &d->err))
         return fail(d);
+    d->have_header = true; /* its checksum/MAC verified: callers may read it */
     if (check_descriptor(d))
         return d->err.info.code;
-    d->have_header = true;
     memcpy(d->chain, d->h.header_digest, VMS_DIGEST_BYTES);
     if (d->cb.on_header && d->cb.on_header(d->cb.ctx, &d->h) != 0)
         return FAIL(d, VMS_E_CALLBACK, d->off, UINT64_MAX,

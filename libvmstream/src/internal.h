@@ -27,7 +27,7 @@ VMS_INTERNAL void *vms_calloc(const vms_mem *m, size_t n);
 VMS_INTERNAL void vms_free(const vms_mem *m, void *p);
 
 /* ---- error detail (error.c) ------------------------------------------- */
-#define VMS_MSG_MAX 320
+#define VMS_MSG_MAX 1400 /* room for a full compatibility reason */
 typedef struct vms_err {
     vms_error_info info;
     char msg[VMS_MSG_MAX];
