@@ -459,7 +459,9 @@ static int header_fixed_done(vms_decoder *d)
     d->raw_cap = h->codec != VMS_CODEC_NONE || (h->features_required & VMS_FEAT_PAGEMAP)
                      ? h->max_record
                      : 0;
-    uint64_t need = (uint64_t)h->header_length + d->wire_cap + d->raw_cap + 48;
+    d->batch_cap = (size_t)VMS_LANES * d->threads;
+    uint64_t need = (uint64_t)h->header_length + d->wire_cap + d->raw_cap +
+                    d->batch_cap * (sizeof(dec_slot) + sizeof(vms_b2_lane)) + 5 * 16;
     if (need > d->lim[VMS_LIMIT_BUFFERED])
         return FAIL(d, VMS_E_LIMIT_RECORD, VMS_H_MAX_RECORD, R,
                     "records of up to %u bytes need %llu bytes of buffers, above "
@@ -470,7 +472,6 @@ static int header_fixed_done(vms_decoder *d)
     d->wire = vms_malloc(&d->bufmem, d->wire_cap);
     if (d->raw_cap)
         d->raw = vms_malloc(&d->bufmem, d->raw_cap);
-    d->batch_cap = (size_t)VMS_LANES * d->threads;
     d->batch = vms_malloc(&d->bufmem, sizeof *d->batch * d->batch_cap);
     d->lanes = vms_malloc(&d->bufmem, sizeof *d->lanes * d->batch_cap);
     if (!d->hdr || !d->wire || (d->raw_cap && !d->raw) || !d->batch || !d->lanes)
