@@ -669,24 +669,12 @@ int ed25519_public_load(const char *path, uint8_t pub[VMS_ED25519_KEY_BYTES],
 
 bool cli_have_ed25519(void)
 {
-    uint8_t priv[VMS_ED25519_KEY_BYTES] = {1}, pub[VMS_ED25519_KEY_BYTES];
-    return vms_ed25519_public_key(priv, pub) != VMS_E_UNSUPPORTED;
-}
-
-static int null_sink(void *ctx, const void *buf, size_t len)
-{
-    (void)ctx, (void)buf, (void)len;
-    return 0;
+    return (vms_features() & VMS_FEATURE_ED25519) != 0;
 }
 
 bool cli_have_zstd(void)
 {
-    vms_encoder *enc;
-    if (vms_encoder_new(&enc, null_sink, NULL, NULL) != VMS_OK)
-        return false;
-    bool have = vms_encoder_set_compression(enc, VMS_CODEC_ZSTD, 0) == VMS_OK;
-    vms_encoder_free(enc);
-    return have;
+    return (vms_features() & VMS_FEATURE_ZSTD) != 0;
 }
 
 /* ---- formatting ---------------------------------------------------------------- */
