@@ -609,7 +609,7 @@ class Decoder:
                 fail("VMS_E_NONZERO_PADDING", s + 36, "reserved field 0x%08x" % reserved, index)
             if not is_end and not is_ckpt and wire_len > mr:            # E4
                 fail("VMS_E_BAD_LENGTH", s + 28, "wire_len %d above max_record %d" % (wire_len, mr), index)
-            if wire_len > lim.record_payload:                           # E5
+            if not is_end and not is_ckpt and wire_len > lim.record_payload:  # E5
                 fail("VMS_E_LIMIT_RECORD", s + 28, "wire_len %d above the limit" % wire_len, index)
             body_len = pad8(wire_len)
             if s + RHDR + body_len > lim.total_bytes:                   # E6
