@@ -29,6 +29,7 @@ int vmsfuzz_roundtrip(const uint8_t *data, size_t size);
 int vmsfuzz_descriptor_text(const uint8_t *data, size_t size);
 int vmsfuzz_descriptor_binary(const uint8_t *data, size_t size);
 int vmsfuzz_keys(const uint8_t *data, size_t size);
+int vmsfuzz_b2many(const uint8_t *data, size_t size);
 
 /* The structure-aware mutator of decode_mutator.c, callable without
  * libFuzzer: byte_mutate is the byte-level fallback (LLVMFuzzerMutate under

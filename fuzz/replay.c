@@ -34,6 +34,7 @@ static const struct {
     {"descriptor_text", vmsfuzz_descriptor_text},
     {"descriptor_binary", vmsfuzz_descriptor_binary},
     {"keys", vmsfuzz_keys},
+    {"b2many", vmsfuzz_b2many},
 };
 
 static const char *hname;

@@ -19,7 +19,7 @@ root=$PWD
 seconds=${FUZZ_SECONDS:-45}
 jobs=${FUZZ_JOBS:-2}
 build=${FUZZ_BUILD:-build-fuzz}
-harnesses=${FUZZ_HARNESSES:-"decode decode_mutator roundtrip descriptor_text descriptor_binary keys"}
+harnesses=${FUZZ_HARNESSES:-"decode decode_mutator roundtrip descriptor_text descriptor_binary keys b2many"}
 work=${FUZZ_WORK:-$build/fuzz-ci}
 
 # clang and its fuzzer runtime (the rest is what the normal build needs)
