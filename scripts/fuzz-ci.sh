@@ -57,11 +57,13 @@ run_one() { # $1 harness; writes $work/$1.log and $work/$1.status
   local h=$1 exe=$build/fuzz/fuzz_$1
   local cdir=$work/corpus-$h adir=$work/artifacts-$h
   rm -rf "$adir"; mkdir -p "$cdir" "$adir"
-  local seeds=("$build/fuzz/corpus/$h")
+  local seeds=()
+  [[ -d $build/fuzz/corpus/$h ]] && seeds+=("$build/fuzz/corpus/$h")
   [[ -d fuzz/corpus/$h ]] && seeds+=("fuzz/corpus/$h")
   [[ -d tests/regress/$h ]] && seeds+=("tests/regress/$h")
   local extra=()
-  case $h in decode|decode_mutator|roundtrip) extra+=(-max_len=65536) ;; esac
+  case $h in decode|decode_mutator|roundtrip) extra+=(-max_len=65536) ;;
+    b2many) extra+=(-max_len=20000) ;; esac
   ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1} \
   UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
   "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
