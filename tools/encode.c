@@ -56,7 +56,7 @@ const char cli_help_encode[] =
     "                          PKCS#8 PEM private key (vmstream keygen\n"
     "                          --ed25519).  Needs OpenSSL 3 in the library\n"
     "      --checkpoint BYTES  with --sign: state bytes between signed\n"
-    "                          checkpoints, 1K to 1G (default 4M).  A receiver\n"
+    "                          checkpoints, 1K to 1G (default 16M).  A receiver\n"
     "                          holds this much (plus a record) before it can\n"
     "                          verify and deliver it: keep it below the\n"
     "                          receivers' buffered limit (80M by default)\n"

@@ -565,7 +565,7 @@ VMS_API vms_status vms_encoder_set_page_elision(vms_encoder *enc, int on);
  * VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_ed25519_key(vms_encoder *enc,
                                                const uint8_t priv[VMS_ED25519_KEY_BYTES]);
-/** State bytes between signed checkpoints, 1 KiB .. 1 GiB (default 4 MiB).
+/** State bytes between signed checkpoints, 1 KiB .. 1 GiB (default 16 MiB).
  * A decoder buffers up to this much (plus one record) before it can verify
  * and deliver it, so keep it within the receivers' VMS_LIMIT_BUFFERED.
  * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */

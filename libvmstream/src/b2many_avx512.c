@@ -98,7 +98,11 @@ B2_AVX512 void vms_b2_kernel_avx512(uint64_t h[8 * 8],
                                     const uint64_t t[8], const uint64_t f[8])
 {
     vec m[16], r[8];
+    /* Fully unrolled: gcc peels these loops only at -O3, and the kernel
+     * loses a third of its speed at -O2 without it (doc/PERFORMANCE.md). */
+#pragma GCC unroll 2
     for (int half = 0; half < 2; half++) {
+#pragma GCC unroll 8
         for (int j = 0; j < 8; j++)
             r[j] = loadu(blk[j] + 64 * half);
         transpose8(&m[8 * half], r);

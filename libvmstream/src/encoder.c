@@ -65,7 +65,7 @@ struct vms_encoder {
 };
 
 #define DEFAULT_RECORD_SIZE (1u << 20)
-#define DEFAULT_CHECKPOINT (4u << 20)
+#define DEFAULT_CHECKPOINT (16u << 20) /* 16 records of 1 MiB: full SIMD batches */
 
 vms_status vms_encoder_new(vms_encoder **out, vms_sink_fn sink, void *sink_ctx,
                            const vms_allocator *mem)
