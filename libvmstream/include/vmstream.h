@@ -286,7 +286,10 @@ typedef enum vms_limit {
     VMS_LIMIT_TOTAL_BYTES = 2,    /* max stream bytes */
     VMS_LIMIT_RECORDS = 3,        /* max number of records (END excluded) */
     VMS_LIMIT_BLOB = 4,           /* max device-version blob bytes */
-    VMS_LIMIT_BUFFERED = 5        /* max bytes the decoder may allocate */
+    VMS_LIMIT_BUFFERED = 5        /* max bytes of the decoder's stream-sized
+                                     buffers: header, record, decompressor,
+                                     held state (plus a fixed < 4 KiB per
+                                     thread of bookkeeping outside it) */
 } vms_limit;
 #define VMS_LIMIT_COUNT 6 /* number of vms_limit values */
 

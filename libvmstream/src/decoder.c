@@ -259,8 +259,8 @@ void vms_decoder_free(vms_decoder *d)
     vms_free(&d->bufmem, d->raw);
     drop_held(d);
     vms_pool_free(d->pool);
-    vms_free(&d->bufmem, d->batch);
-    vms_free(&d->bufmem, d->lanes);
+    vms_free(&d->mem, d->batch);
+    vms_free(&d->mem, d->lanes);
     vms_descriptor_free(d->target);
     vms_descriptor_free(d->source);
     memset(d->key, 0, sizeof d->key);
@@ -462,9 +462,12 @@ static int header_fixed_done(vms_decoder *d)
     d->raw_cap = h->codec != VMS_CODEC_NONE || (h->features_required & VMS_FEAT_PAGEMAP)
                      ? h->max_record
                      : 0;
+    /* The budget covers what the stream decides; the per-thread bookkeeping
+     * below (batch slots, the pool) is a fixed few KiB per thread taken
+     * from the caller's allocator outside it, so that the outcome never
+     * depends on the thread count. */
     d->batch_cap = (size_t)VMS_LANES * d->threads;
-    uint64_t need = (uint64_t)h->header_length + d->wire_cap + d->raw_cap +
-                    d->batch_cap * (sizeof(dec_slot) + sizeof(vms_b2_lane)) + 5 * 16;
+    uint64_t need = (uint64_t)h->header_length + d->wire_cap + d->raw_cap + 3 * 16;
     if (need > d->lim[VMS_LIMIT_BUFFERED])
         return FAIL(d, VMS_E_LIMIT_RECORD, VMS_H_MAX_RECORD, R,
                     "records of up to %u bytes need %llu bytes of buffers, above "
@@ -475,8 +478,8 @@ static int header_fixed_done(vms_decoder *d)
     d->wire = vms_malloc(&d->bufmem, d->wire_cap);
     if (d->raw_cap)
         d->raw = vms_malloc(&d->bufmem, d->raw_cap);
-    d->batch = vms_malloc(&d->bufmem, sizeof *d->batch * d->batch_cap);
-    d->lanes = vms_malloc(&d->bufmem, sizeof *d->lanes * d->batch_cap);
+    d->batch = vms_malloc(&d->mem, sizeof *d->batch * d->batch_cap);
+    d->lanes = vms_malloc(&d->mem, sizeof *d->lanes * d->batch_cap);
     if (!d->hdr || !d->wire || (d->raw_cap && !d->raw) || !d->batch || !d->lanes)
         return FAIL(d, VMS_E_NOMEM, 0, R, "out of memory for decoder buffers");
     if (d->threads > 1 && vms_pool_new(&d->pool, &d->mem, d->threads - 1) != VMS_OK)
