@@ -175,6 +175,13 @@ static void counted_free(void *opaque, void *ptr)
 
 /* ---- errors ------------------------------------------------------------- */
 
+/* An allocation through the counting allocator failed: the buffer limit
+ * (a property of the stream) or the caller's allocator (a resource). */
+static int nomem_code(const vms_decoder *d)
+{
+    return d->cmem.over_budget ? VMS_E_LIMIT_BUFFERED : VMS_E_NOMEM;
+}
+
 static void fire_abort(vms_decoder *d)
 {
     if (d->ended_cb)
@@ -513,7 +520,9 @@ static int check_descriptor(vms_decoder *d)
         int rc = vms_descriptor_decode(&d->source, h->version_blob, h->version_blob_len,
                                        &a, &de);
         if (rc == VMS_E_NOMEM)
-            return FAIL(d, VMS_E_NOMEM, VMS_H_FIXED, R, "out of memory for the descriptor");
+            return FAIL(d, nomem_code(d), VMS_H_FIXED, R,
+                        "no memory for the descriptor within the buffer limit of %llu",
+                        (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
         if (rc)
             return FAIL(d, VMS_E_BAD_DESCRIPTOR, VMS_H_FIXED + de.offset, R,
                         "the header's device descriptor is invalid at blob byte %llu: %s",
@@ -919,9 +928,10 @@ static int expand_pagemap(vms_decoder *d, const cur_record *c, const uint8_t *bo
         const char *why;
         int zr = vms_codec_decompress(d->codec, src, rest, d->raw + raw - lit, lit, &why);
         if (zr == VMS_E_NOMEM)
-            return FAIL(d, VMS_E_NOMEM, po + mb + fb, n,
-                        "record %llu: out of memory while decompressing",
-                        (unsigned long long)n);
+            return FAIL(d, nomem_code(d), po + mb + fb, n,
+                        "record %llu: no memory to decompress within the buffer limit "
+                        "of %llu", (unsigned long long)n,
+                        (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
         if (zr != 0)
             return FAIL(d, VMS_E_BAD_COMPRESSION, po + mb + fb, n,
                         "record %llu: %s (declared %zu literal bytes from %zu)",
@@ -961,9 +971,10 @@ static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *body
         const char *why;
         int zr = vms_codec_decompress(d->codec, body, c->wire_len, d->raw, c->raw_len, &why);
         if (zr == VMS_E_NOMEM)
-            return FAIL(d, VMS_E_NOMEM, s + VMS_R_HDR, n,
-                        "record %llu: out of memory while decompressing",
-                        (unsigned long long)n);
+            return FAIL(d, nomem_code(d), s + VMS_R_HDR, n,
+                        "record %llu: no memory to decompress within the buffer limit "
+                        "of %llu", (unsigned long long)n,
+                        (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
         if (zr != 0)
             return FAIL(d, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
                         "record %llu: %s (declared %u bytes from %u)",
