@@ -33,13 +33,13 @@ run() { # $1 flavour suffix ("" or _bypass), $2 harness
   local exe=$build/fuzz/vmsfuzz_replay_cov$1 h=$2
   mapfile -t ds < <(dirs_for "$h")
   ((${#ds[@]})) || return 0
-  LLVM_PROFILE_FILE="$out/$h$1-%p.profraw" "$exe" "$h" "${ds[@]}" >"$out/$h$1.log" 2>&1 ||
-    { echo "replay of $h failed:"; tail -5 "$out/$h$1.log"; exit 1; }
+  LLVM_PROFILE_FILE="$out/$h$1-%m.profraw" "$exe" "$h" "${ds[@]}" >"$out/$h$1.log" 2>&1 ||
+    { echo "note: some $h inputs fail their invariants:"; grep '^FAIL' "$out/$h$1.log" | head -5; }
   tail -1 "$out/$h$1.log"
 }
 
 run _bypass decode
-for h in decode_mutator roundtrip descriptor_text descriptor_binary keys; do run "" "$h"; done
+for h in decode_mutator roundtrip descriptor_text descriptor_binary keys b2many; do run "" "$h"; done
 
 "$prof" merge -sparse "$out"/*.profraw -o "$out/all.profdata"
 ls "$out"/*.profraw | grep -v _bypass | xargs "$prof" merge -sparse -o "$out/production.profdata"

@@ -10,13 +10,18 @@
  * accepts must also come back byte-identical from the mutator's
  * parse/restamp/serialise path, and --mutate N additionally runs N
  * structure-aware mutations of each input through the harness (a self-test
- * of the custom mutator; deterministic).  Each input gets 60 s (SIGALRM).
- * This is the regression test of the normal build (gcc or clang). */
+ * of the custom mutator; deterministic).  Each input gets 60 s (SIGALRM)
+ * and runs in a child process, so every failing input is listed ("FAIL:
+ * ...") and the exit status is 1 if any failed; VMSFUZZ_NOFORK=1 runs them
+ * in-process.  This is the regression test of the normal build (gcc or
+ * clang). */
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +45,7 @@ static const struct {
 static const char *hname;
 static harness_fn hfn;
 static unsigned long mutate_n, ninputs, nmutants;
+static bool nofork_counts; /* counters are kept in-process (no fork) */
 
 static uint8_t *read_file(const char *path, size_t *len)
 {
@@ -90,7 +96,50 @@ static void restamp_identity(const char *path, const uint8_t *d, size_t n)
     free(c);
 }
 
+static void run_in_process(const char *path);
+static unsigned long nfailed;
+
+/* Each input runs in a child process, so one failure does not hide the
+ * next (VMSFUZZ_NOFORK=1 runs them in-process, for a debugger). */
 static void run_one(const char *path)
+{
+    static int nofork = -1;
+    if (nofork < 0)
+        nofork = getenv("VMSFUZZ_NOFORK") != NULL;
+    if (nofork) {
+        run_in_process(path);
+        return;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) {
+        perror("fork");
+        exit(1);
+    }
+    if (pid == 0) {
+        run_in_process(path);
+        exit(0); /* atexit handlers: leak check, coverage profile */
+    }
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            perror("waitpid");
+            exit(1);
+        }
+    }
+    ninputs++;
+    nmutants += mutate_n && hfn == vmsfuzz_decode_mutator ? mutate_n : 0;
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        nfailed++;
+        if (WIFSIGNALED(st))
+            printf("FAIL: %s %s (signal %d)\n", hname, path, WTERMSIG(st));
+        else
+            printf("FAIL: %s %s (exit %d)\n", hname, path, WEXITSTATUS(st));
+    }
+}
+
+static void run_in_process(const char *path)
 {
     size_t n;
     uint8_t *d = read_file(path, &n);
@@ -109,7 +158,8 @@ static void run_one(const char *path)
             size_t mn = vmsfuzz_stream_mutate(m, n, cap, (unsigned)(k + 1), vf_simple_mutate);
             VF_CHECK(mn <= cap, "mutator returned %zu > %zu", mn, cap);
             vmsfuzz_decode_mutator(m, mn);
-            nmutants++;
+            if (nofork_counts)
+                nmutants++;
         }
         free(m);
     }
@@ -119,7 +169,8 @@ static void run_one(const char *path)
     if (s > 5.0)
         printf("slow: %s %s took %.1f s\n", hname, path, s);
     free(d);
-    ninputs++;
+    if (nofork_counts)
+        ninputs++;
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -185,6 +236,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [--mutate N] HARNESS PATH...\n", argv[0]);
         return 2;
     }
+    nofork_counts = getenv("VMSFUZZ_NOFORK") != NULL;
     hname = argv[a++];
     for (size_t i = 0; i < sizeof harnesses / sizeof harnesses[0]; i++)
         if (strcmp(harnesses[i].name, hname) == 0)
@@ -198,6 +250,10 @@ int main(int argc, char **argv)
     printf("%s: replayed %lu inputs", hname, ninputs);
     if (nmutants)
         printf(" and %lu mutants", nmutants);
+    if (nfailed) {
+        printf(", %lu FAILED\n", nfailed);
+        return 1;
+    }
     printf(", no invariant violated\n");
     return 0;
 }
