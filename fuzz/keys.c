@@ -2,11 +2,21 @@
  *
  * The input is tried as a private and as a public key.  A key that loads
  * must write back as PEM that loads to the same key; a private key must
- * give a public key, sign and verify.  A key that does not load must leave
+ * give a public key, sign and verify, and must come from an unencrypted
+ * PKCS#8 block.  A key that does not load must leave
  * the output zeroed (no partial key material). */
 #include <string.h>
 
 #include "fuzz.h"
+
+static bool has(const uint8_t *d, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(d + i, needle, k) == 0)
+            return true;
+    return false;
+}
 
 static void check_zero(const uint8_t *k)
 {
@@ -26,6 +36,11 @@ int vmsfuzz_keys(const uint8_t *data, size_t size)
     if (rc == VMS_E_UNSUPPORTED)
         return 0;
     if (rc == VMS_OK) {
+        /* only an unencrypted PKCS#8 key may load (vmstream.h): the input
+         * must hold such a block (an ENCRYPTED PRIVATE KEY must not load,
+         * not even with an empty passphrase) */
+        VF_CHECK(has(data, size, "-----BEGIN PRIVATE KEY-----"),
+                 "a private key loaded from input without an unencrypted PKCS#8 block");
         VF_CHECK(vms_ed25519_public_key(priv, pub) == VMS_OK, "public key of a parsed key");
         VF_CHECK(vms_ed25519_private_pem(priv, buf, sizeof buf, &need) == VMS_OK, "write pem");
         VF_CHECK(need == strlen(buf) + 1, "needed %zu for %zu", need, strlen(buf));

@@ -309,6 +309,32 @@ static void streams(void)
     sb_header(&s, 0, 0, 64, 0, NULL, 0, 0, 0);
     sb_state(&s, 0, buf, 8);
     emit("cut-at-record-boundary", &s, ctrl_keys);
+    /* signed stream without checkpoints: 60 KiB of state held for the END
+     * signature, over the tight 64 KiB buffer limit (VMS_E_LIMIT_BUFFERED) */
+    {
+        vms_membuf mb = {0};
+        vms_encoder *e = NULL;
+        uint8_t *st = malloc(60u << 10);
+        for (size_t i = 0; i < (60u << 10); i++)
+            st[i] = (uint8_t)(i * 131 + (i >> 9));
+        if (vms_encoder_new(&e, vms_sink_membuf, &mb, NULL) == VMS_OK &&
+            vms_encoder_set_stream_id(e, vf_stream_id) == VMS_OK &&
+            vms_encoder_set_record_size(e, 4096) == VMS_OK &&
+            vms_encoder_set_page_elision(e, 0) == VMS_OK &&
+            vms_encoder_set_ed25519_key(e, vf_ed_priv) == VMS_OK &&
+            vms_encoder_set_checkpoint_interval(e, 1u << 30) == VMS_OK &&
+            vms_encoder_write(e, 1, 0, 0, st, 60u << 10) == VMS_OK &&
+            vms_encoder_finish(e) == VMS_OK) {
+            s.p = mb.data; /* emit() frees s.p: hand the buffer over */
+            s.n = mb.len;
+            mb.data = NULL;
+            mb.len = 0;
+            emit("signed-no-checkpoints-60KiB", &s, ctrl_tight);
+        }
+        vms_encoder_free(e);
+        vms_membuf_release(&mb);
+        free(st);
+    }
     /* Finding 1: signed stream whose records are below 120 bytes. */
     if (vf_ed_pub(buf + 128)) {
         sb_header(&s, 0, 0, 8, VMS_AUTH_ED25519, NULL, 0, 0, 0);

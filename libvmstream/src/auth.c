@@ -103,6 +103,12 @@ vms_status vms_ed25519_public_key(const uint8_t priv[32], uint8_t pub[32])
     return rc;
 }
 
+static int no_password(char *buf, int size, int rwflag, void *u)
+{
+    (void)buf, (void)size, (void)rwflag, (void)u;
+    return -1;
+}
+
 static vms_status parse_pem(const char *pem, size_t len, uint8_t out[32], bool priv)
 {
     if (!pem || !out || len == 0 || len > 64 * 1024 || len > INT32_MAX)
@@ -110,10 +116,11 @@ static vms_status parse_pem(const char *pem, size_t len, uint8_t out[32], bool p
     BIO *b = BIO_new_mem_buf(pem, (int)len);
     if (!b)
         return VMS_E_NOMEM;
-    /* The NULL password callback argument with an empty passphrase makes
-     * OpenSSL fail on encrypted keys instead of prompting on a terminal. */
-    EVP_PKEY *k = priv ? PEM_read_bio_PrivateKey(b, NULL, NULL, (void *)"")
-                       : PEM_read_bio_PUBKEY(b, NULL, NULL, (void *)"");
+    /* A password callback that gives none: an encrypted key is refused
+     * (even one encrypted with an empty passphrase), and OpenSSL never
+     * prompts on a terminal. */
+    EVP_PKEY *k = priv ? PEM_read_bio_PrivateKey(b, NULL, no_password, NULL)
+                       : PEM_read_bio_PUBKEY(b, NULL, no_password, NULL);
     BIO_free(b);
     int rc = VMS_E_BAD_KEY;
     size_t n = 32;
