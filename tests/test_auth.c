@@ -105,6 +105,27 @@ Test(ed25519, keys_and_pem)
     /* a public key is not a private key, garbage is nothing */
     cr_assert_eq(vms_ed25519_parse_private_pem(pem, strlen(pem), back), VMS_E_BAD_KEY);
     cr_assert_eq(vms_ed25519_parse_public_pem("junk", 4, back), VMS_E_BAD_KEY);
+    /* trailing NULs counted in len are a terminator, not key bytes */
+    cr_assert_eq(vms_ed25519_public_pem(pub_a, pem, sizeof pem, &need), VMS_OK);
+    cr_assert_eq(vms_ed25519_parse_public_pem(pem, strlen(pem) + 1, back), VMS_OK);
+    cr_assert(memcmp(back, pub_a, 32) == 0);
+    /* a NUL inside the BEGIN label (OpenSSL's reader would stop the label
+     * there and accept it) or any other control byte is refused */
+    cr_assert_eq(vms_ed25519_private_pem(priv_a, pem, sizeof pem, &need), VMS_OK);
+    char bad[600];
+    size_t n = strlen(pem);
+    char *dash = strstr(pem, "KEY-----");
+    cr_assert_not_null(dash);
+    size_t at = (size_t)(dash - pem) + 3; /* just after "KEY" */
+    memcpy(bad, pem, at);
+    memset(bad + at, 0, 20);
+    memcpy(bad + at + 20, pem + at, n - at);
+    memset(back, 0xAA, sizeof back);
+    cr_assert_eq(vms_ed25519_parse_private_pem(bad, n + 20, back), VMS_E_BAD_KEY);
+    memcpy(bad, pem, n);
+    bad[n / 2] = '\x01';
+    cr_assert_eq(vms_ed25519_parse_private_pem(bad, n, back), VMS_E_BAD_KEY);
+    cr_assert_eq(vms_ed25519_parse_private_pem("\0\0", 2, back), VMS_E_BAD_KEY);
     uint8_t id1[8], id2[8];
     vms_key_id(pub_a, 32, id1);
     vms_key_id(pub_b, 32, id2);

@@ -250,8 +250,9 @@ VMS_API vms_status vms_ed25519_keygen(uint8_t priv[VMS_ED25519_KEY_BYTES],
 VMS_API vms_status vms_ed25519_public_key(const uint8_t priv[VMS_ED25519_KEY_BYTES],
                                           uint8_t pub[VMS_ED25519_KEY_BYTES]);
 /** Parses an unencrypted PKCS#8 private key / SubjectPublicKeyInfo public key
- * in PEM (len bytes, at most 64 KiB; need not be NUL-terminated).  Any other
- * key type is VMS_E_BAD_KEY.  The raw key goes to priv (pub for the public
+ * in PEM (len bytes, at most 64 KiB; need not be NUL-terminated, and trailing
+ * NULs counted in len are ignored).  Any other key type, an encrypted key, or
+ * a byte other than printable ASCII, tab, CR and LF is VMS_E_BAD_KEY.  The raw key goes to priv (pub for the public
  * variant below).  Errors: VMS_E_INVALID_ARG, VMS_E_UNSUPPORTED,
  * VMS_E_BAD_KEY.  Thread-safe. */
 VMS_API vms_status vms_ed25519_parse_private_pem(const char *pem, size_t len,

@@ -113,6 +113,21 @@ static vms_status parse_pem(const char *pem, size_t len, uint8_t out[32], bool p
 {
     if (!pem || !out || len == 0 || len > 64 * 1024 || len > INT32_MAX)
         return VMS_E_INVALID_ARG;
+    /* A terminating NUL (or several, from a zero-filled buffer) may be
+     * counted in len; anything else must be printable ASCII, tab, CR or LF.
+     * Refuse NUL and other bytes before OpenSSL's lenient reader sees them
+     * (a NUL inside "-----BEGIN ...-----" ends the label early). */
+    while (len > 0 && pem[len - 1] == '\0')
+        len--;
+    bool printable = len > 0;
+    for (size_t i = 0; i < len && printable; i++) {
+        unsigned char ch = (unsigned char)pem[i];
+        printable = (ch >= 0x20 && ch <= 0x7e) || ch == '\n' || ch == '\r' || ch == '\t';
+    }
+    if (!printable) {
+        OPENSSL_cleanse(out, 32); /* a failed parse leaves no key bytes */
+        return VMS_E_BAD_KEY;
+    }
     BIO *b = BIO_new_mem_buf(pem, (int)len);
     if (!b)
         return VMS_E_NOMEM;
