@@ -663,14 +663,20 @@ void vf_decode(const uint8_t *data, size_t len, const vf_decode_cfg *cfg,
         fprintf(stderr, "vf_decode: %zu bytes, chunks <= %u: %s, %llu records delivered%s%s\n",
                 len, cfg->split_max, vms_strerror(rc), (unsigned long long)s.delivered,
                 rc < 0 ? ": " : "", rc < 0 ? vms_decoder_error(d)->message : "");
+    const vms_header_info *vh = vms_decoder_header(d);
+    const size_t hdr_max_record = vh ? vh->max_record : 0;
     vms_decoder_free(d);
     VF_CHECK(s.commits + s.aborts == 1, "after free: %d commits, %d aborts", s.commits,
              s.aborts);
     VF_CHECK(mem.cur == 0, "%zu bytes still allocated after vms_decoder_free", mem.cur);
     /* vmstream.h: VMS_LIMIT_BUFFERED bounds the stream-sized buffers; the
      * per-thread bookkeeping (batch slots, the worker pool) is a fixed
-     * < 4 KiB per thread outside it (tests/regress/decode/threads-pool-*). */
+     * < 4 KiB per thread outside it (tests/regress/decode/threads-pool-*),
+     * and, once a header verified, each extra thread may hold one record
+     * buffer (max_record bytes) and one decompressor of at most 128 KiB. */
     size_t slack = (size_t)cfg->threads * 4096;
+    if (hdr_max_record)
+        slack += (size_t)(cfg->threads - 1) * (hdr_max_record + 64 + (128u << 10));
     VF_CHECK(mem.peak <= cfg->lim[VMS_LIMIT_BUFFERED] + config_bytes + slack,
              "decoder peak %zu bytes > buffer limit %llu + %zu bytes of configuration "
              "(decoder object %zu)", mem.peak, (unsigned long long)cfg->lim[VMS_LIMIT_BUFFERED],

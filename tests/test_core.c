@@ -1072,3 +1072,151 @@ Test(batch, threads_give_identical_output)
     }
     free(in);
 }
+
+/* ---- parallel unpacking: every outcome is that of one thread ---------------------- */
+
+static tu_result decode_threads(const tu_stream *s, unsigned threads, size_t step)
+{
+    tu_result r;
+    memset(&r, 0, sizeof r);
+    vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
+                                .on_abort = tu_on_abort, .ctx = &r};
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_set_threads(d, threads), VMS_OK);
+    int rc = VMS_OK;
+    for (size_t pos = 0; pos < s->len && rc >= 0;) {
+        size_t n = s->len - pos < step ? s->len - pos : step;
+        rc = vms_decoder_feed(d, s->data + pos, n, NULL);
+        pos += n;
+    }
+    if (rc >= 0)
+        rc = vms_decoder_finish(d);
+    const vms_error_info *e = vms_decoder_error(d);
+    r.rc = rc;
+    r.offset = e->offset;
+    r.err_record = e->record;
+    snprintf(r.msg, sizeof r.msg, "%s", e->message);
+    vms_decoder_free(d);
+    return r;
+}
+
+static tu_stream encode_elision(const uint8_t *in, size_t n, vms_codec codec, int elide)
+{
+    vms_membuf mb = {0};
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, 65536), VMS_OK);
+    cr_assert_eq(vms_encoder_set_compression(e, codec, 0), VMS_OK);
+    cr_assert_eq(vms_encoder_set_page_elision(e, elide), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    return tu_from_membuf(&mb);
+}
+
+Test(batch, parallel_unpack_same_outcome_as_one_thread)
+{
+    const size_t n = 40u << 16; /* 40 records of 64 KiB */
+    uint8_t *in = tu_state(n, 77);
+    const size_t steps[] = {SIZE_MAX, 200000, 65536 + 72 + 13};
+    for (int codec = VMS_CODEC_ZLIB; codec <= VMS_CODEC_ZSTD; codec++) {
+        if (!vms_codec_available((vms_codec)codec))
+            continue;
+        /* zlib with page maps (compressed literal pages), zstd without */
+        tu_stream s = encode_elision(in, n, (vms_codec)codec, codec == VMS_CODEC_ZLIB);
+        size_t comp[40], ncomp = 0, pagemapped = 0;
+        for (size_t i = 0; i < 40; i++) {
+            uint16_t fl = vms_le16(s.data + tu_record_offset(&s, i) + VMS_R_FLAGS);
+            if (fl & VMS_RF_COMPRESSED)
+                comp[ncomp++] = i;
+            pagemapped += (fl & VMS_RF_PAGEMAP) != 0;
+        }
+        cr_assert_geq(ncomp, 20, "codec %d: only %zu compressed records", codec, ncomp);
+        if (codec == VMS_CODEC_ZLIB)
+            cr_assert_geq(pagemapped, 10, "only %zu page-mapped records", pagemapped);
+        /* intact: the same state with every thread count and feed size */
+        for (unsigned t = 1; t <= 4; t++)
+            for (size_t k = 0; k < 3; k++) {
+                tu_result r = decode_threads(&s, t, steps[k]);
+                cr_assert_eq(r.rc, VMS_END, "codec %d, %u threads: %s", codec, t, r.msg);
+                cr_assert_eq(r.len, n);
+                cr_assert(memcmp(r.data, in, n) == 0, "codec %d, %u threads", codec, t);
+                cr_assert_eq(r.commits, 1);
+                tu_result_free(&r);
+            }
+        /* one corrupt compressed record (its checksum restamped, so that the
+         * decompressor sees it): first, middle and last of them */
+        const size_t pick[] = {comp[0], comp[ncomp / 2], comp[ncomp - 1], comp[1]};
+        for (size_t p = 0; p < 4; p++) {
+            size_t k = pick[p];
+            tu_stream bad = tu_copy(&s);
+            size_t ro = tu_record_offset(&bad, k);
+            uint32_t wl = vms_le32(bad.data + ro + VMS_R_WIRE_LEN);
+            uint16_t fl = vms_le16(bad.data + ro + VMS_R_FLAGS);
+            /* zlib: the adler32 at the payload's end; zstd (no page map):
+             * the frame magic at its start */
+            size_t at = codec == VMS_CODEC_ZLIB ? ro + VMS_R_HDR + wl - 1 : ro + VMS_R_HDR;
+            cr_assert(codec == VMS_CODEC_ZLIB || !(fl & VMS_RF_PAGEMAP));
+            bad.data[at] ^= 0x5a;
+            tu_restamp(&bad, NULL, 0);
+            tu_result ref = decode_threads(&bad, 1, SIZE_MAX);
+            cr_assert_eq(ref.rc, VMS_E_BAD_COMPRESSION, "codec %d record %zu: %s", codec, k,
+                         ref.msg);
+            cr_assert_eq(ref.err_record, k);
+            cr_assert_eq(ref.records, k, "records before the bad one are delivered");
+            cr_assert_eq(ref.commits, 0);
+            for (unsigned t = 2; t <= 4; t++)
+                for (size_t q = 0; q < 3; q++) {
+                    tu_result r = decode_threads(&bad, t, steps[q]);
+                    cr_assert_eq(r.rc, ref.rc, "%u threads, step %zu: %s", t, steps[q], r.msg);
+                    cr_assert_eq(r.err_record, ref.err_record);
+                    cr_assert_eq(r.offset, ref.offset);
+                    cr_assert_str_eq(r.msg, ref.msg);
+                    cr_assert_eq(r.records, ref.records);
+                    cr_assert_eq(r.len, ref.len);
+                    cr_assert(r.len == 0 || memcmp(r.data, ref.data, r.len) == 0);
+                    cr_assert_eq(r.commits, 0);
+                    tu_result_free(&r);
+                }
+            tu_result_free(&ref);
+            tu_stream_free(&bad);
+        }
+        tu_stream_free(&s);
+    }
+    free(in);
+}
+
+Test(batch, feed_hint)
+{
+    cr_assert_eq(vms_decoder_feed_hint(NULL), 1u << 20);
+    uint8_t *in = tu_state(4096, 5);
+    const struct {
+        size_t record;
+        unsigned threads;
+        size_t want;
+    } cases[] = {
+        {65536, 1, 1u << 20},                       /* 8 x 65608 is below 1 MiB */
+        {65536, 2, 2 * 8 * (72 + 65536)},           /* 1,049,728 */
+        {1u << 20, 1, 8 * (72 + (1u << 20))},
+        {1000, 3, 1u << 20},
+        {1u << 20, 64, 256u << 20},                 /* capped */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        tu_stream s = tu_encode(in, 4096, cases[i].record, VMS_CODEC_NONE, NULL);
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, NULL, NULL, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_set_threads(d, cases[i].threads), VMS_OK);
+        cr_assert_eq(vms_decoder_feed_hint(d), 1u << 20, "before the header");
+        uint32_t hl = vms_le32(s.data + VMS_H_LENGTH);
+        cr_assert_eq(vms_decoder_feed(d, s.data, hl - 1, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_feed_hint(d), 1u << 20, "header incomplete");
+        cr_assert_eq(vms_decoder_feed(d, s.data + hl - 1, 1, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_feed_hint(d), cases[i].want, "case %zu: %zu", i,
+                     vms_decoder_feed_hint(d));
+        vms_decoder_free(d);
+        tu_stream_free(&s);
+    }
+    free(in);
+}

@@ -205,13 +205,15 @@ enum {
     CLI_OPT_REQUIRE_AUTH,
     CLI_OPT_TARGET,
     CLI_OPT_LIMIT,
+    CLI_OPT_DEC_THREADS,
 };
 #define CLI_DECODER_OPTIONS                                           \
     {"mac-key", required_argument, NULL, CLI_OPT_MAC_KEY},            \
     {"verify-key", required_argument, NULL, CLI_OPT_VERIFY_KEY},      \
     {"require-auth", optional_argument, NULL, CLI_OPT_REQUIRE_AUTH},  \
     {"target", required_argument, NULL, CLI_OPT_TARGET},              \
-    {"limit", required_argument, NULL, CLI_OPT_LIMIT}
+    {"limit", required_argument, NULL, CLI_OPT_LIMIT},                \
+    {"threads", required_argument, NULL, CLI_OPT_DEC_THREADS}
 
 #define CLI_DECODER_HELP                                                          \
     "      --mac-key FILE      key of MAC-authenticated streams: a file of 16\n"   \
@@ -232,7 +234,10 @@ enum {
     "                          bytes), records (count), blob (version blob\n"      \
     "                          bytes) or buffered (decoder memory, including\n"    \
     "                          state held for a signature); VALUE takes K, M,\n"   \
-    "                          G, T suffixes; repeatable\n"
+    "                          G, T suffixes; repeatable\n"                        \
+    "      --threads N         threads that verify and decompress records\n"      \
+    "                          (1 to 64, default 1); the result is the same\n"    \
+    "                          with any number\n"
 
 typedef struct cli_decode_opts {
     const char *mac_key_path;                        /* NULL: none */
@@ -243,6 +248,7 @@ typedef struct cli_decode_opts {
     bool limit_set[VMS_LIMIT_COUNT];
     uint64_t limit[VMS_LIMIT_COUNT];
     vms_descriptor *target;                          /* loaded by decoder_setup */
+    unsigned threads;                                /* 1 unless --threads */
 } cli_decode_opts;
 
 void decode_opts_init(cli_decode_opts *o);
@@ -268,8 +274,9 @@ typedef int (*cli_fed_fn)(void *ctx, const uint8_t *buf, size_t len);
 
 /* Reads in until end of input and feeds every byte to dec, then calls
  * vms_decoder_finish.  before (may be NULL) sees each piece before the
- * decoder does, after each piece was fed.  piece is the feed size (0 =
- * CLI_READ_CHUNK).  Returns VMS_END, a negative decoder status, or
+ * decoder does, after each piece was fed.  Reads fill a buffer of
+ * CLI_READ_CHUNK bytes, grown to vms_decoder_feed_hint() after the header;
+ * piece is the feed size (0 = the whole buffer).  Returns VMS_END, a negative decoder status, or
  * CLI_READ_FAILED (a read error, already reported). */
 #define CLI_READ_FAILED 0x7fff
 int decoder_run(vms_decoder *dec, cli_input *in, struct cli_progress *prog,

@@ -790,6 +790,7 @@ void decode_opts_init(cli_decode_opts *o)
 {
     memset(o, 0, sizeof *o);
     o->require_auth = VMS_AUTH_NONE;
+    o->threads = 1;
 }
 
 void decode_opts_free(cli_decode_opts *o)
@@ -872,6 +873,15 @@ int decode_opts_parse(cli_decode_opts *o, int opt, const char *arg)
         return 0;
     case CLI_OPT_LIMIT:
         return parse_limit(o, arg);
+    case CLI_OPT_DEC_THREADS: {
+        uint64_t v;
+        if (parse_u64("--threads", arg, 64, &v) != 0)
+            return EXIT_USAGE;
+        if (v < 1)
+            return cli_usage_error("--threads: must be at least 1");
+        o->threads = (unsigned)v;
+        return 0;
+    }
     default:
         return -1;
     }
@@ -933,6 +943,10 @@ int decoder_setup(vms_decoder **dec, const vms_decoder_callbacks *cb,
             what = "add a verification key";
         }
     }
+    if (rc == VMS_OK && opts->threads > 1) {
+        what = "set the decoder threads";
+        rc = vms_decoder_set_threads(*dec, opts->threads);
+    }
     if (rc == VMS_OK && opts->require_auth != VMS_AUTH_NONE) {
         what = "set the authentication policy";
         rc = vms_decoder_require_auth(*dec, opts->require_auth);
@@ -972,20 +986,31 @@ void report_decoder_rejection(const vms_decoder *dec, const cli_decode_opts *opt
 int decoder_run(vms_decoder *dec, cli_input *in, cli_progress *prog, size_t piece,
                 cli_fed_fn before, cli_fed_fn after, void *ctx)
 {
-    uint8_t *buf = malloc(CLI_READ_CHUNK);
+    /* Each read fills the buffer (a pipe gives 64 KiB at a time), and the
+     * buffer grows to the decoder's feed hint once the header is known, so
+     * that every feed holds whole SIMD batches of records. */
+    size_t cap = CLI_READ_CHUNK;
+    uint8_t *buf = malloc(cap);
     if (!buf) {
         cli_error("out of memory");
         return CLI_READ_FAILED;
     }
-    if (piece == 0 || piece > CLI_READ_CHUNK)
-        piece = CLI_READ_CHUNK;
     uint64_t total = 0;
     int rc = VMS_OK;
     for (;;) {
-        ssize_t n = read(in->fd, buf, CLI_READ_CHUNK);
+        size_t want = vms_decoder_feed_hint(dec);
+        if (want > cap) {
+            uint8_t *bigger = realloc(buf, want);
+            if (bigger) { /* else keep going with the smaller buffer */
+                buf = bigger;
+                cap = want;
+            }
+        }
+        /* Until the header is in, read only what the hint asks for, so the
+         * buffer can grow before the records start. */
+        size_t ask = total == 0 && want < cap ? want : cap;
+        ssize_t n = read_full(in->fd, buf, ask);
         if (n < 0) {
-            if (errno == EINTR)
-                continue;
             cli_error("cannot read '%s': %s", in->name, strerror(errno));
             rc = CLI_READ_FAILED;
             break;
@@ -994,9 +1019,10 @@ int decoder_run(vms_decoder *dec, cli_input *in, cli_progress *prog, size_t piec
             rc = vms_decoder_finish(dec);
             break;
         }
+        size_t step = piece == 0 || piece > (size_t)n ? (size_t)n : piece;
         bool stop = false;
         for (size_t pos = 0; pos < (size_t)n && !stop;) {
-            size_t len = (size_t)n - pos < piece ? (size_t)n - pos : piece;
+            size_t len = (size_t)n - pos < step ? (size_t)n - pos : step;
             if (before && before(ctx, buf + pos, len) != 0) {
                 rc = CLI_READ_FAILED;
                 break;

@@ -289,8 +289,10 @@ typedef enum vms_limit {
     VMS_LIMIT_BLOB = 4,           /* max device-version blob bytes */
     VMS_LIMIT_BUFFERED = 5        /* max bytes of the decoder's stream-sized
                                      buffers: header, record, decompressor,
-                                     held state (plus a fixed < 4 KiB per
-                                     thread of bookkeeping outside it) */
+                                     held state (outside it: a fixed
+                                     < 4 KiB per thread of bookkeeping and
+                                     per-thread unpack buffers, see
+                                     vms_decoder_set_threads) */
 } vms_limit;
 #define VMS_LIMIT_COUNT 6 /* number of vms_limit values */
 
@@ -446,6 +448,14 @@ VMS_API int vms_decoder_complete(const vms_decoder *dec);
 VMS_API const vms_error_info *vms_decoder_error(const vms_decoder *dec);
 /** Number of stream bytes consumed so far.  Cannot fail.  Read-only. */
 VMS_API uint64_t vms_decoder_offset(const vms_decoder *dec);
+/** How many bytes each vms_decoder_feed call should hold for full speed
+ * (like zstd's ZSTD_DStreamInSize): once the header is known, enough for
+ * every thread's SIMD batch of whole records, threads x 8 x (72 +
+ * pad8(max_record)), at least 1 MiB and at most 256 MiB; before it, 1 MiB.
+ * Smaller feeds are always correct, only slower: records are hashed in
+ * batches within one feed, never across feeds.  Cannot fail (NULL: 1 MiB).
+ * Read-only. */
+VMS_API size_t vms_decoder_feed_hint(const vms_decoder *dec);
 /** The header once its checksum (or MAC) verified — also when the stream
  * was then refused for policy or compatibility — else NULL.  Owned by the
  * decoder, valid (version_blob included) until it is freed.  Read-only. */
@@ -469,12 +479,20 @@ VMS_API vms_status vms_decoder_require_auth(vms_decoder *dec, vms_auth_mode mode
  * Per object. */
 VMS_API vms_status vms_decoder_add_ed25519_key(vms_decoder *dec,
                                                const uint8_t pub[VMS_ED25519_KEY_BYTES]);
-/** Number of threads (1..64, default 1) that verify record checksums; the
- * calling thread is one of them.  The decoder hashes up to 8 records per
- * thread at once in SIMD lanes; records are delivered in order and
- * exactly as with one thread.  Feed large buffers (several records) for
- * speed.  Before the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.
- * Per object. */
+/** Number of threads (1..64, default 1) that verify record checksums and
+ * unpack (decompress, page-map expand) records; the calling thread is one
+ * of them.  The decoder hashes up to 8 records per thread at once in SIMD
+ * lanes, then unpacks up to one record per thread at once; records are
+ * delivered in order, on the calling thread, and every outcome (records
+ * delivered, error code, offset, message) is exactly that of one thread.
+ * Feed large buffers for speed: vms_decoder_feed_hint() tells how large.
+ * Memory: besides VMS_LIMIT_BUFFERED, each thread takes a fixed < 4 KiB of
+ * bookkeeping, and, in a compressed or page-mapped stream, each thread but
+ * the first one record buffer of the header's max_record bytes and one
+ * decompressor (at most 128 KiB), allocated once the header has verified.
+ * These come from the caller's allocator, which must then be thread-safe
+ * (worker threads may call it).  Before the first feed.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_decoder_set_threads(vms_decoder *dec, unsigned threads);
 /** Policy: refuse streams whose format minor is below min_minor.
  * Before the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.

@@ -129,6 +129,8 @@ struct vms_decoder {
     vms_b2_lane *lanes;
     size_t nbatch, batch_cap;
     bool flushing;
+    struct unpack_task *tasks; /* ntasks: 1, or threads when records unpack */
+    size_t ntasks;
 
     /* signature mode: verified records held until a signature covers them */
     struct pend_meta *pend_head, *pend_tail;
@@ -216,6 +218,8 @@ static bool flush_failed(vms_decoder *d)
 
 static void drop_held(vms_decoder *d);
 static void free_spares(vms_decoder *d);
+static void free_tasks(vms_decoder *d);
+static int setup_tasks(vms_decoder *d);
 
 /* ---- creation ----------------------------------------------------------- */
 
@@ -266,6 +270,7 @@ void vms_decoder_free(vms_decoder *d)
     vms_free(&d->bufmem, d->raw);
     drop_held(d);
     vms_pool_free(d->pool);
+    free_tasks(d);
     vms_free(&d->mem, d->batch);
     vms_free(&d->mem, d->lanes);
     vms_descriptor_free(d->target);
@@ -384,6 +389,16 @@ const vms_error_info *vms_decoder_error(const vms_decoder *d)
 uint64_t vms_decoder_offset(const vms_decoder *d)
 {
     return d ? d->off : 0;
+}
+
+size_t vms_decoder_feed_hint(const vms_decoder *d)
+{
+    const uint64_t lo = (uint64_t)1 << 20, hi = (uint64_t)256 << 20;
+    if (!d || !d->have_header)
+        return (size_t)lo;
+    uint64_t want = (uint64_t)d->threads * VMS_LANES *
+                    (VMS_R_HDR + vms_pad8(d->h.max_record));
+    return (size_t)(want < lo ? lo : want > hi ? hi : want);
 }
 
 const vms_header_info *vms_decoder_header(const vms_decoder *d)
@@ -562,6 +577,11 @@ static int header_done(vms_decoder *d)
     if (d->cb.on_header && d->cb.on_header(d->cb.ctx, &d->h) != 0)
         return FAIL(d, VMS_E_CALLBACK, d->off, UINT64_MAX,
                     "the header callback refused the stream");
+    /* Only a verified, accepted header gets the per-thread buffers. */
+    if (setup_tasks(d) != VMS_OK)
+        return FAIL(d, VMS_E_NOMEM, d->off, UINT64_MAX,
+                    "out of memory for the decompression buffers of %u decoder "
+                    "threads", d->threads);
     d->state = DS_RECORD_HEAD;
     d->fill = 0;
     return VMS_OK;
@@ -877,24 +897,46 @@ static int end_record(vms_decoder *d, const uint8_t *body)
     return VMS_OK;
 }
 
-/* Expands a page-mapped payload (body, wire_len bytes) into d->raw. */
-static int expand_pagemap(vms_decoder *d, const cur_record *c, const uint8_t *body)
+/* Where a record is unpacked (decompressed or page-map expanded): a record
+ * buffer of max_record bytes and a decompressor.  Task 0 is the decoder's
+ * own d->raw and d->codec (counted in VMS_LIMIT_BUFFERED); with threads > 1
+ * tasks 1.. have their own, from the caller's allocator, so that the records
+ * of a batch unpack in parallel. */
+typedef struct unpack_task {
+    uint8_t *raw;
+    vms_codec_ctx *codec;
+    const bool *over_budget; /* the allocator's "refused for the budget" flag */
+    /* the current job */
+    const dec_slot *slot;
+    int rc;
+    vms_err err;
+} unpack_task;
+
+static const bool never_over_budget = false;
+
+#define UFAIL(e_, code_, off_, rec_, ...) vms_err_set((e_), (code_), (off_), (rec_), __VA_ARGS__)
+
+/* Expands a page-mapped payload (body, wire_len bytes) into raw.  Reads d,
+ * writes only raw, codec and *e: safe on a worker thread. */
+static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8_t *body,
+                          uint8_t *rawbuf, vms_codec_ctx *codec, const bool *over,
+                          vms_err *e)
 {
     const uint64_t s = c->start, n = c->seq, po = s + VMS_R_HDR;
     const size_t raw = c->raw_len, wire = c->wire_len;
     const size_t pages = (raw + VMS_PAGE - 1) / VMS_PAGE;
     const size_t mb = (size_t)vms_pad8((pages + 7) / 8);
     if (wire < mb)
-        return FAIL(d, VMS_E_BAD_LENGTH, po, n,
-                    "record %llu: %zu payload bytes cannot hold a %zu-byte page bitmap",
-                    (unsigned long long)n, wire, mb);
+        return UFAIL(e, VMS_E_BAD_LENGTH, po, n,
+                     "record %llu: %zu payload bytes cannot hold a %zu-byte page bitmap",
+                     (unsigned long long)n, wire, mb);
     size_t count = 0, uni_bytes = 0;
     for (size_t i = 0; i < mb * 8; i++) {
         bool bit = (body[i / 8] >> (i % 8)) & 1;
         if (bit && i >= pages)
-            return FAIL(d, VMS_E_NONZERO_PADDING, po + i / 8, n,
-                        "record %llu: page bitmap bit %zu set beyond its %zu pages",
-                        (unsigned long long)n, i, pages);
+            return UFAIL(e, VMS_E_NONZERO_PADDING, po + i / 8, n,
+                         "record %llu: page bitmap bit %zu set beyond its %zu pages",
+                         (unsigned long long)n, i, pages);
         if (bit) {
             count++;
             uni_bytes += i + 1 < pages ? VMS_PAGE : raw - i * VMS_PAGE;
@@ -902,49 +944,48 @@ static int expand_pagemap(vms_decoder *d, const cur_record *c, const uint8_t *bo
     }
     const size_t fb = (size_t)vms_pad8(count);
     if (count == 0)
-        return FAIL(d, VMS_E_BAD_LENGTH, po, n,
-                    "record %llu: page map marks no uniform page",
-                    (unsigned long long)n);
+        return UFAIL(e, VMS_E_BAD_LENGTH, po, n,
+                     "record %llu: page map marks no uniform page", (unsigned long long)n);
     if (wire - mb < fb)
-        return FAIL(d, VMS_E_BAD_LENGTH, po + mb, n,
-                    "record %llu: %zu payload bytes cannot hold %zu fill bytes",
-                    (unsigned long long)n, wire, count);
+        return UFAIL(e, VMS_E_BAD_LENGTH, po + mb, n,
+                     "record %llu: %zu payload bytes cannot hold %zu fill bytes",
+                     (unsigned long long)n, wire, count);
     for (size_t i = count; i < fb; i++)
         if (body[mb + i] != 0)
-            return FAIL(d, VMS_E_NONZERO_PADDING, po + mb + i, n,
-                        "record %llu: fill padding byte is 0x%02x, must be 0",
-                        (unsigned long long)n, body[mb + i]);
+            return UFAIL(e, VMS_E_NONZERO_PADDING, po + mb + i, n,
+                         "record %llu: fill padding byte is 0x%02x, must be 0",
+                         (unsigned long long)n, body[mb + i]);
     const size_t lit = raw - uni_bytes, rest = wire - mb - fb;
     const uint8_t *fills = body + mb, *src = body + mb + fb;
     if (c->flags & VMS_RF_COMPRESSED) {
         if (rest == 0 || rest >= lit)
-            return FAIL(d, VMS_E_BAD_LENGTH, po + mb + fb, n,
-                        "record %llu: %zu compressed bytes for %zu literal bytes (must "
-                        "be 1..%zu)", (unsigned long long)n, rest, lit,
-                        lit ? lit - 1 : 0);
+            return UFAIL(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
+                         "record %llu: %zu compressed bytes for %zu literal bytes (must "
+                         "be 1..%zu)", (unsigned long long)n, rest, lit,
+                         lit ? lit - 1 : 0);
         /* Decompress into the tail of the raw buffer, then expand forward:
          * a literal page never moves backwards, so nothing unread is
          * overwritten. */
         const char *why;
-        int zr = vms_codec_decompress(d->codec, src, rest, d->raw + raw - lit, lit, &why);
+        int zr = vms_codec_decompress(codec, src, rest, rawbuf + raw - lit, lit, &why);
         if (zr == VMS_E_NOMEM)
-            return FAIL(d, nomem_code(d), po + mb + fb, n,
-                        "record %llu: no memory to decompress within the buffer limit "
-                        "of %llu", (unsigned long long)n,
-                        (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
+            return UFAIL(e, *over ? VMS_E_LIMIT_BUFFERED : VMS_E_NOMEM, po + mb + fb, n,
+                         "record %llu: no memory to decompress within the buffer limit "
+                         "of %llu", (unsigned long long)n,
+                         (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
         if (zr != 0)
-            return FAIL(d, VMS_E_BAD_COMPRESSION, po + mb + fb, n,
-                        "record %llu: %s (declared %zu literal bytes from %zu)",
-                        (unsigned long long)n, why, lit, rest);
-        src = d->raw + raw - lit;
+            return UFAIL(e, VMS_E_BAD_COMPRESSION, po + mb + fb, n,
+                         "record %llu: %s (declared %zu literal bytes from %zu)",
+                         (unsigned long long)n, why, lit, rest);
+        src = rawbuf + raw - lit;
     } else if (rest != lit) {
-        return FAIL(d, VMS_E_BAD_LENGTH, po + mb + fb, n,
-                    "record %llu: %zu literal bytes on the wire, the page map needs %zu",
-                    (unsigned long long)n, rest, lit);
+        return UFAIL(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
+                     "record %llu: %zu literal bytes on the wire, the page map needs %zu",
+                     (unsigned long long)n, rest, lit);
     }
     size_t f = 0;
     for (size_t i = 0; i < pages; i++) {
-        uint8_t *dst = d->raw + i * VMS_PAGE;
+        uint8_t *dst = rawbuf + i * VMS_PAGE;
         size_t len = i + 1 < pages ? VMS_PAGE : raw - i * VMS_PAGE;
         if ((body[i / 8] >> (i % 8)) & 1) {
             memset(dst, fills[f++], len);
@@ -956,35 +997,141 @@ static int expand_pagemap(vms_decoder *d, const cur_record *c, const uint8_t *bo
     return VMS_OK;
 }
 
-/* Decompresses or expands a verified STATE record and delivers (or, in
- * signature mode, holds) it. */
-static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *body)
+static bool needs_unpack(const dec_slot *sl)
 {
+    return sl->c.type == VMS_REC_STATE &&
+           (sl->c.flags & (VMS_RF_PAGEMAP | VMS_RF_COMPRESSED)) != 0;
+}
+
+/* Decompresses or expands a verified STATE record into t->raw; on failure
+ * fills t->err.  Reads d, writes only the task: safe on a worker thread. */
+static int unpack(const vms_decoder *d, unpack_task *t, const dec_slot *sl)
+{
+    const cur_record *c = &sl->c;
+    if (c->flags & VMS_RF_PAGEMAP)
+        return expand_pagemap(d, c, sl->body, t->raw, t->codec, t->over_budget, &t->err);
     const uint64_t s = c->start, n = c->seq;
-    const uint8_t *data = body;
-    if (c->flags & VMS_RF_PAGEMAP) {
-        int rc = expand_pagemap(d, c, body);
-        if (rc)
-            return rc;
-        data = d->raw;
-    } else if (c->flags & VMS_RF_COMPRESSED) {
-        const char *why;
-        int zr = vms_codec_decompress(d->codec, body, c->wire_len, d->raw, c->raw_len, &why);
-        if (zr == VMS_E_NOMEM)
-            return FAIL(d, nomem_code(d), s + VMS_R_HDR, n,
-                        "record %llu: no memory to decompress within the buffer limit "
-                        "of %llu", (unsigned long long)n,
-                        (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
-        if (zr != 0)
-            return FAIL(d, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
-                        "record %llu: %s (declared %u bytes from %u)",
-                        (unsigned long long)n, why, c->raw_len, c->wire_len);
-        data = d->raw;
+    const char *why;
+    int zr = vms_codec_decompress(t->codec, sl->body, c->wire_len, t->raw, c->raw_len, &why);
+    if (zr == VMS_E_NOMEM)
+        return UFAIL(&t->err, *t->over_budget ? VMS_E_LIMIT_BUFFERED : VMS_E_NOMEM,
+                     s + VMS_R_HDR, n,
+                     "record %llu: no memory to decompress within the buffer limit "
+                     "of %llu", (unsigned long long)n,
+                     (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
+    if (zr != 0)
+        return UFAIL(&t->err, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
+                     "record %llu: %s (declared %u bytes from %u)", (unsigned long long)n,
+                     why, c->raw_len, c->wire_len);
+    return VMS_OK;
+}
+
+static void unpack_job(void *ctx, size_t j)
+{
+    vms_decoder *d = ctx;
+    unpack_task *t = &d->tasks[j];
+    vms_err_clear(&t->err);
+    t->rc = unpack(d, t, t->slot);
+}
+
+/* Task 0 always; tasks 1..threads-1 when records may need unpacking. */
+static int setup_tasks(vms_decoder *d)
+{
+    const bool par = d->threads > 1 && d->raw_cap > 0;
+    d->ntasks = par ? d->threads : 1;
+    d->tasks = vms_calloc(&d->mem, sizeof *d->tasks * d->ntasks);
+    if (!d->tasks) {
+        d->ntasks = 0;
+        return VMS_E_NOMEM;
     }
+    d->tasks[0] = (unpack_task){.raw = d->raw, .codec = d->codec,
+                                .over_budget = &d->cmem.over_budget};
+    for (size_t j = 1; j < d->ntasks; j++) {
+        unpack_task *t = &d->tasks[j];
+        t->over_budget = &never_over_budget;
+        t->raw = vms_malloc(&d->mem, d->raw_cap);
+        if (!t->raw)
+            return VMS_E_NOMEM;
+        if (d->h.codec != VMS_CODEC_NONE &&
+            vms_codec_new(&t->codec, &d->mem, (vms_codec)d->h.codec, 0, false) != VMS_OK)
+            return VMS_E_NOMEM;
+    }
+    return VMS_OK;
+}
+
+static void free_tasks(vms_decoder *d)
+{
+    if (!d->tasks)
+        return;
+    for (size_t j = 1; j < d->ntasks; j++) {
+        vms_free(&d->mem, d->tasks[j].raw);
+        vms_codec_free(d->tasks[j].codec);
+    }
+    vms_free(&d->mem, d->tasks);
+    d->tasks = NULL;
+}
+
+/* Delivers (or, in signature mode, holds) a verified STATE record whose
+ * state is data (raw_len bytes). */
+static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *data)
+{
     d->raw_total += c->raw_len;
     vms_record r = {c->seq, c->section, c->offset, c->phase, data,
-                    c->raw_len, s, c->wire_len, c->flags};
+                    c->raw_len, c->start, c->wire_len, c->flags};
     return d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r) : deliver(d, &r);
+}
+
+/* Latches a task's error as the decoder's. */
+static int task_fail(vms_decoder *d, const unpack_task *t)
+{
+    vms_err_set(&d->err, t->err.info.code, t->err.info.offset, t->err.info.record, "%s",
+                t->err.msg);
+    return fail(d);
+}
+
+/* Unpacks and delivers batch records [i, end), all verified.  Up to
+ * d->ntasks of them are unpacked at once (on the pool when more than one),
+ * then delivered in order; on the first failure the rest are dropped.  A
+ * record that failed on a task other than 0 is unpacked again on task 0
+ * (the decoder's own buffer, codec and budget), so that the outcome is the
+ * one a single thread gives, whatever the thread count. */
+static int deliver_range(vms_decoder *d, size_t i, size_t ok)
+{
+    while (i < ok) {
+        size_t g = 0, end = i;
+        for (; end < ok; end++) {
+            if (!needs_unpack(&d->batch[end]))
+                continue;
+            if (g == d->ntasks)
+                break;
+            d->tasks[g++].slot = &d->batch[end];
+        }
+        if (g > 1)
+            vms_pool_run(d->pool, unpack_job, d, g);
+        else if (g == 1)
+            unpack_job(d, 0);
+        for (size_t k = 0; i < end; i++) {
+            const dec_slot *sl = &d->batch[i];
+            if (sl->c.type != VMS_REC_STATE)
+                continue;
+            const uint8_t *data = sl->body;
+            if (needs_unpack(sl)) {
+                unpack_task *t = &d->tasks[k++];
+                if (t->rc && t != &d->tasks[0]) {
+                    t = &d->tasks[0];
+                    vms_err_clear(&t->err);
+                    t->rc = unpack(d, t, sl);
+                }
+                if (t->rc)
+                    return task_fail(d, t);
+                data = t->raw;
+            }
+            int rc = state_record(d, &sl->c, data);
+            if (rc)
+                return rc;
+        }
+    }
+    return VMS_OK;
 }
 
 static int checksum_error(vms_decoder *d, const cur_record *c)
@@ -1030,17 +1177,17 @@ static int flush(vms_decoder *d)
     }
     hash_job job = {d, n};
     vms_pool_run(d->pool, hash_group, &job, (n + VMS_LANES - 1) / VMS_LANES);
-    int rc = VMS_OK;
-    for (size_t i = 0; i < n && rc == VMS_OK; i++) {
-        dec_slot *sl = &d->batch[i];
-        if (!vms_digest_equal(sl->digest, sl->rh + VMS_R_CHECKSUM, VMS_DIGEST_BYTES)) {
-            rc = checksum_error(d, &sl->c);
-            break;
-        }
-        vms_chain_step(d->chain, sl->rh + VMS_R_CHECKSUM);
-        if (sl->c.type == VMS_REC_STATE)
-            rc = state_record(d, &sl->c, sl->body);
+    /* The verified prefix of the batch, chained in order; then its state
+     * is unpacked and delivered; then the first bad record, if any, fails. */
+    size_t ok = 0;
+    while (ok < n && vms_digest_equal(d->batch[ok].digest, d->batch[ok].rh + VMS_R_CHECKSUM,
+                                      VMS_DIGEST_BYTES)) {
+        vms_chain_step(d->chain, d->batch[ok].rh + VMS_R_CHECKSUM);
+        ok++;
     }
+    int rc = deliver_range(d, 0, ok);
+    if (rc == VMS_OK && ok < n)
+        rc = checksum_error(d, &d->batch[ok].c);
     d->nbatch = 0;
     d->flushing = false;
     return rc;

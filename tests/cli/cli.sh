@@ -403,3 +403,34 @@ cmp -s "$T/state" "$T/state.copy" || fail "decode did not replace an existing fi
 (umask 027 && "$VMS" decode -o "$T/mode.out" "$T/s.vms")
 [ "$(stat -c %a "$T/mode.out")" = 640 ] || fail "decode output mode ignores the umask"
 ok "decode writes to stdout, replaces OUT, honours the umask"
+
+# ---- decoder threads --------------------------------------------------------------
+
+# Compressible, page-mappable state of 3 MiB (zero, text and random pages)
+# in 64 KiB records, through a pipe (64 KiB per read) and from a file.
+perl -e 'srand(7); for my $p (0..767) { my $k = $p % 4;
+  print $k == 0 ? "\0" x 4096 : $k == 1 ? substr("device register file " x 200, 0, 4096)
+      : join("", map { chr(int(rand(256))) } 1..4096) }' >"$T/thr.state"
+for c in zlib zstd none; do
+    copt=--compress=$c
+    [ "$c" = none ] && copt=
+    # shellcheck disable=SC2086 # copt is empty or one word
+    "$VMS" encode $copt --chunk-size 64K -o "$T/thr.vms" "$T/thr.state" 2>/dev/null || continue
+    for t in 1 2 4; do
+        cat "$T/thr.vms" | "$VMS" decode -q --threads "$t" -o "$T/thr.out" - ||
+            fail "decode --threads $t of a $c stream"
+        cmp -s "$T/thr.state" "$T/thr.out" || fail "decode --threads $t ($c) differs"
+        "$VMS" verify -q --threads "$t" "$T/thr.vms" || fail "verify --threads $t ($c)"
+    done
+    # a bad byte in the middle: the same rejection, word for word, with 1 and 3 threads
+    cp "$T/thr.vms" "$T/thr.bad"
+    printf '\x55' | dd of="$T/thr.bad" bs=1 seek=$(( $(file_size "$T/thr.vms") / 2 )) \
+        conv=notrunc 2>/dev/null
+    expect_status 1 "verify of a damaged $c stream" "$VMS" verify -q "$T/thr.bad"
+    cp "$T/stderr" "$T/thr.err1"
+    expect_status 1 "verify --threads 3 of a damaged $c stream" "$VMS" verify -q --threads 3 "$T/thr.bad"
+    cmp -s "$T/thr.err1" "$T/stderr" || fail "--threads 3 reports a different rejection ($c)"
+done
+expect_status 2 "--threads 0" "$VMS" verify --threads 0 "$T/thr.vms"
+expect_status 2 "--threads 65" "$VMS" decode --threads 65 -o "$T/x" "$T/thr.vms"
+ok "decode and verify --threads 1..4 give the same state and the same rejection as one thread"
