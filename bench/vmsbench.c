@@ -952,8 +952,11 @@ static void do_decode(const lib_cfg *c, const uint8_t *stream, size_t slen, dec_
     st->cfg = c;
     vms_decoder *d = make_decoder(c, st);
     int rc = VMS_OK;
-    for (size_t off = 0; off < slen; off += c->feed) {
-        size_t n = slen - off < c->feed ? slen - off : c->feed;
+    /* feed 0: each feed is vms_decoder_feed_hint() bytes, as a receiver
+     * following the library's advice reads them */
+    for (size_t off = 0, n; off < slen; off += n) {
+        size_t f = c->feed ? c->feed : vms_decoder_feed_hint(d);
+        n = slen - off < f ? slen - off : f;
         rc = vms_decoder_feed(d, stream + off, n, NULL);
         check_dec(d, rc, "vms_decoder_feed");
     }
@@ -1304,10 +1307,12 @@ static void run_paired(void)
     const lib_cfg base = {.src = g_rnd, .len = sub, .copies = 1, .mode = M_SUM, .threads = 1,
                           .record = MIB, .feed = FEED_PIECE, .elide = 1, .out = r1, .out_cap = R};
     lib_job e1 = {.cfg = base}, ed = {.cfg = base}, d1 = {.cfg = base}, e2 = {.cfg = base},
-            d2 = {.cfg = base}, d1b = {.cfg = base}, d2b = {.cfg = base}, ed2 = {.cfg = base};
+            d2 = {.cfg = base}, d1b = {.cfg = base}, d2b = {.cfg = base}, ed2 = {.cfg = base},
+            d1h = {.cfg = base}, d2h = {.cfg = base};
     ed.cfg.discard = ed2.cfg.discard = 1;
-    e2.cfg.threads = d2.cfg.threads = d2b.cfg.threads = ed2.cfg.threads = 2;
+    e2.cfg.threads = d2.cfg.threads = d2b.cfg.threads = ed2.cfg.threads = d2h.cfg.threads = 2;
     d1b.cfg.feed = d2b.cfg.feed = 32 * MIB;
+    d1h.cfg.feed = d2h.cfg.feed = 0; /* vms_decoder_feed_hint() */
 #ifdef BENCH_HAVE_ZSTD
     lim_ctx zc = {.src = g_dev, .len = sub, .rec = MIB, .nt = 1, .level = 1, .dst = r3,
                   .dst_cap = R, .coff = coff, .csz = csz, .nchunks = sub / MIB, .fn = lim_zstd_c};
@@ -1317,8 +1322,10 @@ static void run_paired(void)
     zb.src = g_dev;
     zb.mode = M_ZSTD;
     zb.out = r2;
-    lib_job ze1 = {.cfg = zb}, zd1 = {.cfg = zb}, ze2 = {.cfg = zb}, zd2 = {.cfg = zb};
-    ze2.cfg.threads = zd2.cfg.threads = 2;
+    lib_job ze1 = {.cfg = zb}, zd1 = {.cfg = zb}, ze2 = {.cfg = zb}, zd2 = {.cfg = zb},
+            zd2h = {.cfg = zb};
+    ze2.cfg.threads = zd2.cfg.threads = zd2h.cfg.threads = 2;
+    zd2h.cfg.feed = 0;
 #endif
     lim_ctx lc = {.src = g_dev, .len = zsub, .rec = MIB, .nt = 1, .level = 1, .dst = r5,
                   .dst_cap = zR, .coff = zoff, .csz = zsz, .nchunks = zsub / MIB, .fn = lim_deflate};
@@ -1332,7 +1339,7 @@ static void run_paired(void)
     lbase.out_cap = zR;
     lib_job le1 = {.cfg = lbase}, ld1 = {.cfg = lbase};
 
-    pitem it[24];
+    pitem it[32];
     int n = 0;
 #define ITEM(nm, f, c, b) (snprintf(it[n].name, sizeof it[n].name, "%s", nm), it[n].fn = (f), \
                            it[n].ctx = (c), it[n].bytes = (double)(b), n++)
@@ -1347,6 +1354,8 @@ static void run_paired(void)
     const int I_D2 = ITEM("decode checksum rnd 2T", dec_job, &d2, sub);
     const int I_D1B = ITEM("decode checksum rnd 1T feed 32M", dec_job, &d1b, sub);
     const int I_D2B = ITEM("decode checksum rnd 2T feed 32M", dec_job, &d2b, sub);
+    const int I_D1H = ITEM("decode checksum rnd 1T feed hint", dec_job, &d1h, sub);
+    const int I_D2H = ITEM("decode checksum rnd 2T feed hint", dec_job, &d2h, sub);
 #ifdef BENCH_HAVE_ZSTD
     const int I_ZC = ITEM("zstd1-compress dev", lim_run, &zc, sub);
     const int I_ZD = ITEM("zstd1-decompress dev", lim_run, &zd, sub);
@@ -1354,6 +1363,7 @@ static void run_paired(void)
     const int I_ZD1 = ITEM("decode zstd dev 1T", dec_job, &zd1, sub);
     const int I_ZE2 = ITEM("encode zstd dev 2T", enc_job, &ze2, sub);
     const int I_ZD2 = ITEM("decode zstd dev 2T", dec_job, &zd2, sub);
+    const int I_ZD2H = ITEM("decode zstd dev 2T feed hint", dec_job, &zd2h, sub);
 #endif
     const int I_LC = ITEM("zlib1-deflate dev", lim_run, &lc, zsub);
     const int I_LD = ITEM("zlib1-inflate dev", lim_run, &ld, zsub);
@@ -1362,18 +1372,18 @@ static void run_paired(void)
 #undef ITEM
 
     /* Streams for the decoders, each checked byte for byte once. */
-    lib_job *streams[][4] = {{&e1, &d1, &d2, &d1b},
+    lib_job *streams[][6] = {{&e1, &d1, &d2, &d1b, &d1h, &d2h},
 #ifdef BENCH_HAVE_ZSTD
-                             {&ze1, &zd1, &zd2, NULL},
+                             {&ze1, &zd1, &zd2, &zd2h, NULL, NULL},
 #endif
-                             {&le1, &ld1, NULL, NULL}};
+                             {&le1, &ld1, NULL, NULL, NULL, NULL}};
     for (size_t k = 0; k < sizeof streams / sizeof streams[0]; k++) {
         lib_job *ej = streams[k][0];
         ej->slen = do_encode(&ej->cfg);
         lib_cfg v = ej->cfg;
         v.verify = 1;
         do_decode(&v, v.out, ej->slen, &ej->st);
-        for (int m = 1; m < 4; m++)
+        for (int m = 1; m < 6; m++)
             if (streams[k][m])
                 streams[k][m]->slen = ej->slen;
     }
@@ -1420,12 +1430,15 @@ static void run_paired(void)
         {"threads: checksummed encode 2T / 1T, discarding sink", I_ED2, I_ED, 1.8},
         {"threads: checksummed verify 2T / 1T (8 MiB feeds)", I_D2, I_D1, 1.8},
         {"threads: checksummed verify 2T / 1T (32 MiB feeds)", I_D2B, I_D1B, 1.8},
+        {"threads: checksummed verify 2T / 1T (feeds of vms_decoder_feed_hint)", I_D2H, I_D1H, 1.8},
         {"threads: raw kernel 2T / 1T (what this host gives now)", I_K2, I_K1, 1.8},
 #ifdef BENCH_HAVE_ZSTD
         {"zstd encode 1T >= 90% of raw zstd 1 compress", I_ZE1, I_ZC, 0.9},
         {"zstd decode 1T >= 90% of raw zstd decompress", I_ZD1, I_ZD, 0.9},
         {"threads: zstd encode 2T / 1T", I_ZE2, I_ZE1, 1.8},
         {"threads: zstd decode 2T / 1T", I_ZD2, I_ZD1, 1.8},
+        {"zstd decode 2T (feed hint) >= 90% of raw zstd decompress on 1 thread", I_ZD2H, I_ZD, 0.9},
+        {"threads: zstd decode 2T (feed hint) / 1T", I_ZD2H, I_ZD1, 1.8},
 #endif
         {"zlib encode 1T >= 90% of raw deflate 1", I_LE1, I_LC, 0.9},
         {"zlib decode 1T >= 90% of raw inflate", I_LD1, I_LD, 0.9},

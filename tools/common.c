@@ -874,7 +874,7 @@ int decode_opts_parse(cli_decode_opts *o, int opt, const char *arg)
     case CLI_OPT_LIMIT:
         return parse_limit(o, arg);
     case CLI_OPT_DEC_THREADS: {
-        uint64_t v;
+        uint64_t v = 0;
         if (parse_u64("--threads", arg, 64, &v) != 0)
             return EXIT_USAGE;
         if (v < 1)
