@@ -61,7 +61,8 @@ struct vdev_resumer {
     int rfd;  /* device's end of the data fd (read end, non-blocking) */
     int evfd; /* readable when finish or cancel is requested */
     vms_decoder *dec;
-    uint8_t *buf;
+    uint8_t *buf;      /* stream bytes read but not yet fed */
+    size_t fill, cap;  /* cap grows to vms_decoder_feed_hint() */
     /* The staging area: a shadow device filled by on_record. */
     uint8_t config[VDEV_CONFIG_SIZE], regs[VDEV_REGS_SIZE];
     uint8_t config_final[VDEV_CONFIG_SIZE], regs_final[VDEV_REGS_SIZE];
@@ -617,30 +618,58 @@ static int on_abort(void *ctx, const vms_error_info *err)
     return 0;
 }
 
-/* Reads what the data fd holds and feeds it.  Sets *eof at end of file and
- * *failed when the decoder rejected the stream (the data fd is then closed:
- * the writer's next write fails, as a VFIO write() returning -EINVAL). */
+/* Feeds the bytes read so far.  On a rejection the data fd is closed (the
+ * writer's next write fails, as a VFIO write() returning -EINVAL). */
+static void feed_input(vdev_resumer *r, bool *failed)
+{
+    if (r->fill == 0 || *failed)
+        return;
+    int rc = vms_decoder_feed(r->dec, r->buf, r->fill, NULL);
+    r->fill = 0;
+    if (rc < 0) {
+        *failed = true;
+        close(r->rfd);
+        r->rfd = -1;
+        return;
+    }
+    /* Once the header is in, the decoder says how much it wants per feed
+     * (its SIMD batch of whole records): a pipe gives 64 KiB per read, so
+     * bytes are gathered up to that before they are fed. */
+    size_t want = vms_decoder_feed_hint(r->dec);
+    if (want > r->cap) {
+        uint8_t *bigger = realloc(r->buf, want);
+        if (bigger) {
+            r->buf = bigger;
+            r->cap = want;
+        }
+    }
+}
+
+/* Reads what the data fd holds into the input buffer, feeding the decoder
+ * each time the buffer is full.  Sets *eof at end of file (after feeding
+ * the rest) and *failed when the decoder rejected the stream. */
 static void pump(vdev_resumer *r, bool *eof, bool *failed)
 {
     for (;;) {
-        ssize_t n = read(r->rfd, r->buf, IO_BUF_BYTES);
+        if (r->fill == r->cap) {
+            feed_input(r, failed);
+            if (*failed)
+                return;
+        }
+        ssize_t n = read(r->rfd, r->buf + r->fill, r->cap - r->fill);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
+            return; /* the rest waits in the buffer for more bytes */
         if (n <= 0) {
             *eof = true;
+            feed_input(r, failed);
             return;
         }
         pthread_mutex_lock(&r->dev->lock);
         r->dev->stats.resume_stream_bytes += (uint64_t)n;
         pthread_mutex_unlock(&r->dev->lock);
-        if (vms_decoder_feed(r->dec, r->buf, (size_t)n, NULL) < 0) {
-            *failed = true;
-            close(r->rfd);
-            r->rfd = -1;
-            return;
-        }
+        r->fill += (size_t)n;
     }
 }
 
@@ -675,6 +704,7 @@ static void *resumer_main(void *arg)
         /* Everything written before RESUMING -> STOP is in the pipe. */
         if (!eof && !failed)
             pump(r, &eof, &failed);
+        feed_input(r, &failed); /* what the last reads gathered */
         result = vms_decoder_finish(r->dec); /* on_commit or on_abort */
     }
     pthread_mutex_lock(&r->dev->lock);
@@ -725,6 +755,7 @@ static int resumer_start(vdev *dev, int *data_fd)
     r->dev = dev;
     r->rfd = r->evfd = -1;
     r->buf = malloc(IO_BUF_BYTES);
+    r->cap = IO_BUF_BYTES;
     r->covered = calloc(dev->dirty_words, sizeof *r->covered);
     r->mem = vdev_mem_alloc(dev->mem_size);
     if (!r->buf || !r->covered || !r->mem) {
