@@ -4,9 +4,13 @@
  * vms_encoder_write() call is cut into records, up to VMS_LANES per worker
  * thread at a time; each record is page-mapped and compressed (in parallel
  * when there are workers), then all of the batch's checksums are computed at
- * once in SIMD lanes (b2many.c), then the records are emitted in order.  The
- * output is byte-identical whatever the number of threads.  A record stored
- * raw is hashed and emitted straight from the caller's buffer: no copy. */
+ * once in SIMD lanes (b2many.c), then the records are emitted in order.  With
+ * workers there are two sets of slots, pipelined: while the caller's thread
+ * emits one batch to the sink (which is serial), the workers prepare and
+ * hash the next, and the caller's thread joins them when its emit is done.
+ * Every batch of a call is emitted before the call returns.  The output is
+ * byte-identical whatever the number of threads.  A record stored raw is
+ * hashed and emitted straight from the caller's buffer: no copy. */
 #include "b2many.h"
 #include "internal.h"
 #include "vmstream_compat.h"
@@ -29,6 +33,14 @@ typedef struct enc_slot {
     uint8_t prefix[VMS_PREFIX_BYTES];
 } enc_slot;
 
+typedef struct batch_job {
+    vms_encoder *e;
+    enc_slot *slots;   /* this job's set */
+    size_t count;
+    uint64_t base_seq; /* sequence number of slots[0] */
+    vms_b2_lane lanes[VMS_LANES * VMS_MAX_THREADS];
+} batch_job;
+
 enum estate { ES_NEW = 0x4501, ES_STREAMING, ES_DONE, ES_FAILED };
 
 struct vms_encoder {
@@ -47,8 +59,15 @@ struct vms_encoder {
     unsigned threads;      /* threads that work on a batch, caller's included */
     vms_pool *pool;
     vms_codec_ctx **cctx;  /* one compressor per thread */
-    enc_slot *slots;
+    enc_slot *slots;       /* nsets sets of nslots */
     size_t nslots;
+    /* With workers, two sets: while the caller's thread emits one batch
+     * (the sink is serial), the workers prepare and hash the next. */
+    size_t nsets;
+    size_t cur;            /* the set being filled */
+    size_t pending;        /* the set prepared and hashed, not yet emitted */
+    size_t pending_count;  /* its records (0: none) */
+    struct batch_job *jobs; /* one per set */
     size_t map_max, fill_max; /* bitmap and fill sizes of a full record */
     uint8_t key[VMS_KEY_MAX];
     size_t keylen;
@@ -106,8 +125,9 @@ void vms_encoder_free(vms_encoder *e)
         for (unsigned t = 0; t < e->threads; t++)
             vms_codec_free(e->cctx[t]);
     vms_free(&e->mem, e->cctx);
+    vms_free(&e->mem, e->jobs);
     if (e->slots)
-        for (size_t i = 0; i < e->nslots; i++) {
+        for (size_t i = 0; i < e->nslots * e->nsets; i++) {
             vms_free(&e->mem, e->slots[i].buf);
             vms_free(&e->mem, e->slots[i].alt);
         }
@@ -308,12 +328,14 @@ static int alloc_batch(vms_encoder *e)
     e->map_max = (size_t)vms_pad8((pages + 7) / 8);
     e->fill_max = (size_t)vms_pad8(pages);
     e->nslots = (size_t)VMS_LANES * e->threads;
-    e->slots = vms_calloc(&e->mem, sizeof *e->slots * e->nslots);
+    e->nsets = e->threads > 1 ? 2 : 1;
+    e->slots = vms_calloc(&e->mem, sizeof *e->slots * e->nslots * e->nsets);
     e->cctx = vms_calloc(&e->mem, sizeof *e->cctx * e->threads);
-    if (!e->slots || !e->cctx)
+    e->jobs = vms_calloc(&e->mem, sizeof *e->jobs * e->nsets);
+    if (!e->slots || !e->cctx || !e->jobs)
         return VMS_E_NOMEM;
     const size_t head = e->map_max + e->fill_max;
-    for (size_t i = 0; i < e->nslots; i++) {
+    for (size_t i = 0; i < e->nslots * e->nsets; i++) {
         if (e->elide && !(e->slots[i].buf = vms_malloc(&e->mem, head + e->record_size)))
             return VMS_E_NOMEM;
         if (e->codec != VMS_CODEC_NONE &&
@@ -524,21 +546,38 @@ static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
     }
 }
 
-typedef struct batch_job {
-    vms_encoder *e;
-    size_t count;
-    vms_b2_lane lanes[VMS_LANES * VMS_MAX_THREADS];
-} batch_job;
-
-/* Task t prepares slots t, t + threads, ... with compressor t. */
+/* Phase 1, task t: prepares slots t, t + threads, ... with compressor t. */
 static void prepare_task(void *ctx, size_t t)
 {
     batch_job *j = ctx;
     for (size_t i = t; i < j->count; i += j->e->threads)
-        prepare(j->e, &j->e->slots[i], j->e->cctx ? j->e->cctx[t] : NULL);
+        prepare(j->e, &j->slots[i], j->e->cctx ? j->e->cctx[t] : NULL);
 }
 
-/* Task g hashes lanes [g * VMS_LANES, ...) in one SIMD call. */
+/* Between the phases (once): the record headers and the hash lanes. */
+static void header_step(void *ctx)
+{
+    batch_job *j = ctx;
+    const vms_encoder *e = j->e;
+    for (size_t i = 0; i < j->count; i++) {
+        enc_slot *s = &j->slots[i];
+        uint8_t *rh = s->rh;
+        memset(rh, 0, VMS_R_HDR);
+        vms_put16(rh + VMS_R_TYPE, VMS_REC_STATE);
+        vms_put16(rh + VMS_R_FLAGS, s->flags);
+        vms_put32(rh + VMS_R_SECTION, s->section);
+        vms_put64(rh + VMS_R_SEQ, j->base_seq + i);
+        vms_put64(rh + VMS_R_OFFSET, s->offset);
+        vms_put32(rh + VMS_R_PHASE, s->phase);
+        vms_put32(rh + VMS_R_WIRE_LEN, (uint32_t)s->wire);
+        vms_put32(rh + VMS_R_RAW_LEN, (uint32_t)s->n);
+        vms_make_prefix(s->prefix, e->h.stream_id, e->h.header_digest, rh);
+        j->lanes[i] = (vms_b2_lane){s->prefix, VMS_PREFIX_BYTES, s->payload, s->wire,
+                                    rh + VMS_R_CHECKSUM};
+    }
+}
+
+/* Phase 2, task g: hashes lanes [g * VMS_LANES, ...) in one SIMD call. */
 static void hash_task(void *ctx, size_t g)
 {
     batch_job *j = ctx;
@@ -548,36 +587,14 @@ static void hash_task(void *ctx, size_t g)
                 j->e->keylen, VMS_B2_PATH_AVX512);
 }
 
-/* Prepares, hashes and emits slots [0, count). */
-static int flush(vms_encoder *e, batch_job *j, size_t count)
+/* Emits the pending set's records, in order. */
+static int emit_pending(vms_encoder *e)
 {
-    j->e = e;
-    j->count = count;
-    vms_pool_run(e->pool, prepare_task, j, e->threads < count ? e->threads : count);
+    enc_slot *set = e->slots + e->pending * e->nslots;
+    const size_t count = e->pending_count;
+    e->pending_count = 0;
     for (size_t i = 0; i < count; i++) {
-        enc_slot *s = &e->slots[i];
-        if (s->rc) {
-            vms_err_set(&e->err, s->rc, e->off, e->seq + i, "compression failed (%s)",
-                        vms_strerror(s->rc));
-            return efail(e, s->rc);
-        }
-        uint8_t *rh = s->rh;
-        memset(rh, 0, VMS_R_HDR);
-        vms_put16(rh + VMS_R_TYPE, VMS_REC_STATE);
-        vms_put16(rh + VMS_R_FLAGS, s->flags);
-        vms_put32(rh + VMS_R_SECTION, s->section);
-        vms_put64(rh + VMS_R_SEQ, e->seq + i);
-        vms_put64(rh + VMS_R_OFFSET, s->offset);
-        vms_put32(rh + VMS_R_PHASE, s->phase);
-        vms_put32(rh + VMS_R_WIRE_LEN, (uint32_t)s->wire);
-        vms_put32(rh + VMS_R_RAW_LEN, (uint32_t)s->n);
-        vms_make_prefix(s->prefix, e->h.stream_id, e->h.header_digest, rh);
-        j->lanes[i] = (vms_b2_lane){s->prefix, VMS_PREFIX_BYTES, s->payload, s->wire,
-                                    rh + VMS_R_CHECKSUM};
-    }
-    vms_pool_run(e->pool, hash_task, j, (count + VMS_LANES - 1) / VMS_LANES);
-    for (size_t i = 0; i < count; i++) {
-        enc_slot *s = &e->slots[i];
+        enc_slot *s = &set[i];
         int rc = emit(e, s->rh, VMS_R_HDR);
         if (!rc)
             rc = emit(e, s->payload, s->wire);
@@ -590,6 +607,36 @@ static int flush(vms_encoder *e, batch_job *j, size_t count)
         e->raw_total += s->n;
         e->since_ckpt += s->n;
     }
+    return VMS_OK;
+}
+
+/* Prepares and hashes the current set's first count slots, emitting the
+ * pending set meanwhile; the current set becomes pending.  With one set
+ * (one thread) it is emitted at once. */
+static int submit(vms_encoder *e, size_t count)
+{
+    batch_job *j = &e->jobs[e->cur];
+    j->e = e;
+    j->slots = e->slots + e->cur * e->nslots;
+    j->count = count;
+    j->base_seq = e->seq + e->pending_count;
+    vms_pool_start(e->pool, prepare_task, j, e->threads < count ? e->threads : count,
+                   header_step, hash_task, (count + VMS_LANES - 1) / VMS_LANES);
+    int rc = e->pending_count ? emit_pending(e) : VMS_OK;
+    vms_pool_wait(e->pool);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < count; i++)
+        if (j->slots[i].rc) {
+            vms_err_set(&e->err, j->slots[i].rc, e->off, j->base_seq + i,
+                        "compression failed (%s)", vms_strerror(j->slots[i].rc));
+            return efail(e, j->slots[i].rc);
+        }
+    e->pending = e->cur;
+    e->pending_count = count;
+    if (e->nsets == 1)
+        return emit_pending(e);
+    e->cur = (e->cur + 1) % e->nsets;
     return VMS_OK;
 }
 
@@ -613,21 +660,22 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
     if (offset > UINT64_MAX - len)
         return VMS_E_BAD_OFFSET;
     e->last_phase = phase;
-    batch_job job;
     const uint8_t *p = data;
     size_t count = 0;
     uint64_t planned = e->since_ckpt;
     while (len > 0) {
         size_t n = len < e->record_size ? len : e->record_size;
         if (e->sign && planned > 0 && planned + n > e->ckpt_interval) {
-            if (count && (rc = flush(e, &job, count)) != VMS_OK)
+            if (count && (rc = submit(e, count)) != VMS_OK)
                 return rc;
             count = 0;
+            if (e->pending_count && (rc = emit_pending(e)) != VMS_OK)
+                return rc;
             if ((rc = checkpoint(e)) != VMS_OK)
                 return rc;
             planned = 0;
         }
-        enc_slot *s = &e->slots[count++];
+        enc_slot *s = &e->slots[e->cur * e->nslots + count++];
         s->section = section;
         s->offset = offset;
         s->phase = phase;
@@ -638,12 +686,16 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
         offset += n;
         len -= n;
         if (count == e->nslots) {
-            if ((rc = flush(e, &job, count)) != VMS_OK)
+            if ((rc = submit(e, count)) != VMS_OK)
                 return rc;
             count = 0;
         }
     }
-    return count ? flush(e, &job, count) : VMS_OK;
+    /* Every record points into the caller's buffer: all are emitted
+     * before the call returns. */
+    if (count && (rc = submit(e, count)) != VMS_OK)
+        return rc;
+    return e->pending_count ? emit_pending(e) : VMS_OK;
 }
 
 vms_status vms_encoder_finish(vms_encoder *e)

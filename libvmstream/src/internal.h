@@ -183,3 +183,13 @@ VMS_INTERNAL void vms_pool_free(vms_pool *p);
  * NULL pool runs them on the calling thread. */
 VMS_INTERNAL void vms_pool_run(vms_pool *p, void (*fn)(void *ctx, size_t i),
                                void *ctx, size_t n);
+/* Starts a job and returns at once: fn(ctx, i) for i in [0, n) on the
+ * workers, then mid(ctx) once (if not NULL; on whichever thread ended the
+ * first phase, under the pool's lock, so it must be short), then fn2(ctx, i)
+ * for i in [0, n2).  The caller may do other work, then must call
+ * vms_pool_wait (which also runs tasks) before the next start or run.  A
+ * NULL pool runs the whole job inside vms_pool_start. */
+VMS_INTERNAL void vms_pool_start(vms_pool *p, void (*fn)(void *ctx, size_t i), void *ctx,
+                                 size_t n, void (*mid)(void *ctx),
+                                 void (*fn2)(void *ctx, size_t i), size_t n2);
+VMS_INTERNAL void vms_pool_wait(vms_pool *p);

@@ -11,22 +11,47 @@ struct vms_pool {
     pthread_t *threads;
     unsigned nthreads;
     bool stop;
-    /* the current job */
+    /* the current job: phase 1 (fn, n tasks), then mid once, then phase 2
+     * (fn2, n2 tasks) */
     uint64_t gen;
     void (*fn)(void *ctx, size_t i);
     void *ctx;
     size_t n, next, finished;
+    void (*mid)(void *ctx);
+    void (*fn2)(void *ctx, size_t i);
+    size_t n2;
+    bool complete; /* every task of both phases has run */
 };
 
-/* Takes and runs tasks of the current job until none is left. */
+/* Ends the current phase (called with mu held by the thread that finished
+ * its last task): runs mid and publishes phase 2, or completes the job. */
+static void phase_done(vms_pool *p)
+{
+    if (p->mid) {
+        void (*mid)(void *) = p->mid;
+        p->mid = NULL;
+        mid(p->ctx); /* short, by contract: runs under the pool's lock */
+    }
+    if (p->fn2 && p->n2) {
+        p->fn = p->fn2;
+        p->n = p->n2;
+        p->fn2 = NULL;
+        p->n2 = 0;
+        p->next = p->finished = 0;
+        p->gen++;
+        pthread_cond_broadcast(&p->work);
+        pthread_cond_broadcast(&p->done); /* a waiting caller joins in */
+        return;
+    }
+    p->complete = true;
+    pthread_cond_broadcast(&p->done);
+}
+
+/* Takes and runs tasks of the current job until none is available. */
 static void drain(vms_pool *p)
 {
-    for (;;) {
-        pthread_mutex_lock(&p->mu);
-        if (p->next >= p->n) {
-            pthread_mutex_unlock(&p->mu);
-            return;
-        }
+    pthread_mutex_lock(&p->mu);
+    while (p->next < p->n) {
         size_t i = p->next++;
         void (*fn)(void *, size_t) = p->fn;
         void *ctx = p->ctx;
@@ -34,9 +59,9 @@ static void drain(vms_pool *p)
         fn(ctx, i);
         pthread_mutex_lock(&p->mu);
         if (++p->finished == p->n)
-            pthread_cond_broadcast(&p->done);
-        pthread_mutex_unlock(&p->mu);
+            phase_done(p);
     }
+    pthread_mutex_unlock(&p->mu);
 }
 
 static void *worker(void *arg)
@@ -102,6 +127,53 @@ void vms_pool_free(vms_pool *p)
     vms_free(&m, p);
 }
 
+void vms_pool_start(vms_pool *p, void (*fn)(void *ctx, size_t i), void *ctx, size_t n,
+                    void (*mid)(void *ctx), void (*fn2)(void *ctx, size_t i), size_t n2)
+{
+    if (!p || p->nthreads == 0) {
+        /* No workers: the whole job runs now, on the calling thread. */
+        for (size_t i = 0; i < n; i++)
+            fn(ctx, i);
+        if (mid)
+            mid(ctx);
+        for (size_t i = 0; i < n2; i++)
+            fn2(ctx, i);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->ctx = ctx;
+    p->mid = mid;
+    p->fn2 = fn2;
+    p->n2 = fn2 ? n2 : 0;
+    p->fn = fn;
+    p->n = n;
+    p->next = p->finished = 0;
+    p->complete = false;
+    if (n == 0)
+        phase_done(p);
+    p->gen++;
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->mu);
+}
+
+void vms_pool_wait(vms_pool *p)
+{
+    if (!p || p->nthreads == 0)
+        return;
+    for (;;) {
+        drain(p);
+        pthread_mutex_lock(&p->mu);
+        /* Another thread may publish phase 2 while this one waits: take
+         * its tasks too. */
+        while (!p->complete && p->next >= p->n)
+            pthread_cond_wait(&p->done, &p->mu);
+        bool complete = p->complete;
+        pthread_mutex_unlock(&p->mu);
+        if (complete)
+            return;
+    }
+}
+
 void vms_pool_run(vms_pool *p, void (*fn)(void *ctx, size_t i), void *ctx, size_t n)
 {
     if (n == 0)
@@ -111,18 +183,6 @@ void vms_pool_run(vms_pool *p, void (*fn)(void *ctx, size_t i), void *ctx, size_
             fn(ctx, i);
         return;
     }
-    pthread_mutex_lock(&p->mu);
-    p->fn = fn;
-    p->ctx = ctx;
-    p->n = n;
-    p->next = 0;
-    p->finished = 0;
-    p->gen++;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
-    drain(p);
-    pthread_mutex_lock(&p->mu);
-    while (p->finished < p->n)
-        pthread_cond_wait(&p->done, &p->mu);
-    pthread_mutex_unlock(&p->mu);
+    vms_pool_start(p, fn, ctx, n, NULL, NULL, 0);
+    vms_pool_wait(p);
 }
