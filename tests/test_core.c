@@ -1101,21 +1101,6 @@ static tu_result decode_threads(const tu_stream *s, unsigned threads, size_t ste
     return r;
 }
 
-static tu_stream encode_elision(const uint8_t *in, size_t n, vms_codec codec, int elide)
-{
-    vms_membuf mb = {0};
-    vms_encoder *e;
-    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
-    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
-    cr_assert_eq(vms_encoder_set_record_size(e, 65536), VMS_OK);
-    cr_assert_eq(vms_encoder_set_compression(e, codec, 0), VMS_OK);
-    cr_assert_eq(vms_encoder_set_page_elision(e, elide), VMS_OK);
-    cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
-    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
-    vms_encoder_free(e);
-    return tu_from_membuf(&mb);
-}
-
 Test(batch, parallel_unpack_same_outcome_as_one_thread)
 {
     const size_t n = 40u << 16; /* 40 records of 64 KiB */
@@ -1125,7 +1110,7 @@ Test(batch, parallel_unpack_same_outcome_as_one_thread)
         if (!vms_codec_available((vms_codec)codec))
             continue;
         /* zlib with page maps (compressed literal pages), zstd without */
-        tu_stream s = encode_elision(in, n, (vms_codec)codec, codec == VMS_CODEC_ZLIB);
+        tu_stream s = tu_encode_opts(in, n, 65536, (vms_codec)codec, codec == VMS_CODEC_ZLIB);
         size_t comp[40], ncomp = 0, pagemapped = 0;
         for (size_t i = 0; i < 40; i++) {
             uint16_t fl = vms_le16(s.data + tu_record_offset(&s, i) + VMS_R_FLAGS);

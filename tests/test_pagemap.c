@@ -6,26 +6,10 @@
 
 #include "testutil.h"
 
-static tu_stream encode_opts(const uint8_t *in, size_t n, size_t chunk, vms_codec codec,
-                             int elide)
-{
-    vms_membuf mb = {0};
-    vms_encoder *e;
-    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
-    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
-    cr_assert_eq(vms_encoder_set_record_size(e, chunk), VMS_OK);
-    cr_assert_eq(vms_encoder_set_compression(e, codec, 0), VMS_OK);
-    cr_assert_eq(vms_encoder_set_page_elision(e, elide), VMS_OK);
-    cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
-    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
-    vms_encoder_free(e);
-    return tu_from_membuf(&mb);
-}
-
 static void check_roundtrip(const uint8_t *in, size_t n, size_t chunk, vms_codec codec,
                             size_t step)
 {
-    tu_stream s = encode_opts(in, n, chunk, codec, 1);
+    tu_stream s = tu_encode_opts(in, n, chunk, codec, 1);
     tu_result r = tu_decode(s.data, s.len, step, NULL);
     cr_assert_eq(r.rc, VMS_END, "n=%zu codec=%d: %s", n, codec, r.msg);
     cr_assert_eq(r.len, n);
@@ -58,7 +42,7 @@ Test(pagemap, uniform_pages_cost_no_bandwidth)
 {
     size_t n = 4u << 20;
     uint8_t *z = calloc(1, n);
-    tu_stream s = encode_opts(z, n, 1u << 20, VMS_CODEC_NONE, 1);
+    tu_stream s = tu_encode_opts(z, n, 1u << 20, VMS_CODEC_NONE, 1);
     /* 4 records: header + 4 x (72 + 32-byte bitmap + 256 fill bytes) + END */
     cr_assert_lt(s.len, 2048, "stream of %zu bytes", s.len);
     size_t r0 = tu_record_offset(&s, 0);
@@ -70,7 +54,7 @@ Test(pagemap, uniform_pages_cost_no_bandwidth)
     tu_result_free(&r);
     tu_stream_free(&s);
     /* Without elision the same state costs its full size. */
-    s = encode_opts(z, n, 1u << 20, VMS_CODEC_NONE, 0);
+    s = tu_encode_opts(z, n, 1u << 20, VMS_CODEC_NONE, 0);
     cr_assert_gt(s.len, n);
     cr_assert_eq(vms_le32(s.data + VMS_H_FEAT_REQ) & VMS_FEAT_PAGEMAP, 0);
     tu_stream_free(&s);
@@ -85,7 +69,7 @@ static tu_stream three_pages(vms_codec codec)
     for (int i = 0; i < 4096; i++)
         in[4096 + i] = (uint8_t)(i * 7 + (i >> 5));
     memset(in + 8192, 0x77, 4096);
-    tu_stream s = encode_opts(in, sizeof in, sizeof in, codec, 1);
+    tu_stream s = tu_encode_opts(in, sizeof in, sizeof in, codec, 1);
     size_t r0 = tu_record_offset(&s, 0);
     cr_assert(vms_le16(s.data + r0 + VMS_R_FLAGS) & VMS_RF_PAGEMAP);
     return s;

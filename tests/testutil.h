@@ -104,6 +104,23 @@ static TU_UNUSED tu_stream tu_encode_full(const uint8_t *in, size_t n, size_t ch
     return tu_from_membuf(&mb);
 }
 
+/* One write of n bytes in records of chunk bytes, page elision on or off. */
+static TU_UNUSED tu_stream tu_encode_opts(const uint8_t *in, size_t n, size_t chunk,
+                                          vms_codec codec, int elide)
+{
+    vms_membuf mb = {0};
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, chunk), VMS_OK);
+    cr_assert_eq(vms_encoder_set_compression(e, codec, 0), VMS_OK);
+    cr_assert_eq(vms_encoder_set_page_elision(e, elide), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    return tu_from_membuf(&mb);
+}
+
 static TU_UNUSED tu_stream tu_encode(const uint8_t *in, size_t n, size_t chunk,
                                      vms_codec codec, const tu_mac *mac)
 {
