@@ -1,13 +1,16 @@
 /* pool.c - a small fixed worker pool for parallel record work (hashing,
  * compression).  Owned by one encoder or decoder; no global state. */
 #include <pthread.h>
+#include <unistd.h>
 
 #include "internal.h"
 
 /* Before sleeping on a condition, a thread polls for this many rounds
  * (about 50-100 us): a batch's phases follow each other within
  * microseconds, and waking a sleeping thread (a halted vCPU, in a VM)
- * costs tens of them. */
+ * costs tens of them.  Only when the pool's threads (the caller's included)
+ * fit the online CPUs: oversubscribed, a polling thread would take the CPU
+ * from the thread it waits for. */
 #define POOL_SPIN 2048
 
 static inline void cpu_relax(void)
@@ -23,6 +26,7 @@ struct vms_pool {
     pthread_cond_t work, done;
     pthread_t *threads;
     unsigned nthreads;
+    int spin; /* polling rounds before sleeping: POOL_SPIN or 0 */
     bool stop;
     /* the current job: phase 1 (fn, n tasks), then mid once, then phase 2
      * (fn2, n2 tasks) */
@@ -82,7 +86,7 @@ static void *worker(void *arg)
     vms_pool *p = arg;
     uint64_t seen = 0;
     for (;;) {
-        for (int k = 0; k < POOL_SPIN &&
+        for (int k = 0; k < p->spin &&
                         __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) == seen &&
                         !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE);
              k++)
@@ -107,6 +111,8 @@ int vms_pool_new(vms_pool **out, const vms_mem *mem, unsigned workers)
     if (!p)
         return VMS_E_NOMEM;
     p->mem = *mem;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    p->spin = cpus > 0 && (long)workers + 1 <= cpus ? POOL_SPIN : 0;
     p->threads = vms_calloc(mem, sizeof *p->threads * (workers ? workers : 1));
     if (!p->threads) {
         vms_free(mem, p);
@@ -181,7 +187,7 @@ void vms_pool_wait(vms_pool *p)
         const uint64_t g0 = __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE);
         drain(p);
         /* until the job completes or phase 2 is published (gen moves) */
-        for (int k = 0; k < POOL_SPIN && !__atomic_load_n(&p->complete, __ATOMIC_ACQUIRE) &&
+        for (int k = 0; k < p->spin && !__atomic_load_n(&p->complete, __ATOMIC_ACQUIRE) &&
                         __atomic_load_n(&p->gen, __ATOMIC_ACQUIRE) == g0;
              k++)
             cpu_relax();
