@@ -1186,7 +1186,7 @@ Test(batch, feed_hint)
         {65536, 2, 2 * 8 * (72 + 65536)},           /* 1,049,728 */
         {1u << 20, 1, 8 * (72 + (1u << 20))},
         {1000, 3, 1u << 20},
-        {1u << 20, 64, 256u << 20},                 /* capped */
+        {1u << 20, 64, 80u << 20},                  /* capped by the buffer limit */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         tu_stream s = tu_encode(in, 4096, cases[i].record, VMS_CODEC_NONE, NULL);
@@ -1203,5 +1203,25 @@ Test(batch, feed_hint)
         vms_decoder_free(d);
         tu_stream_free(&s);
     }
+    /* the caller's buffer limit caps it, and so does 256 MiB */
+    const struct {
+        uint64_t buffered;
+        size_t want;
+    } caps[] = {{4u << 20, 4u << 20}, {(uint64_t)1 << 30, 256u << 20}};
+    tu_stream s = tu_encode(in, 4096, 1u << 20, VMS_CODEC_NONE, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        vms_limits *lim;
+        cr_assert_eq(vms_limits_new(&lim, NULL), VMS_OK);
+        cr_assert_eq(vms_limits_set(lim, VMS_LIMIT_BUFFERED, caps[i].buffered), VMS_OK);
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, lim, NULL, NULL), VMS_OK);
+        vms_limits_free(lim);
+        cr_assert_eq(vms_decoder_set_threads(d, 64), VMS_OK);
+        cr_assert_eq(vms_decoder_feed(d, s.data, vms_le32(s.data + VMS_H_LENGTH), NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_feed_hint(d), caps[i].want, "buffered %llu: %zu",
+                     (unsigned long long)caps[i].buffered, vms_decoder_feed_hint(d));
+        vms_decoder_free(d);
+    }
+    tu_stream_free(&s);
     free(in);
 }

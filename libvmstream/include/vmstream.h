@@ -451,7 +451,9 @@ VMS_API uint64_t vms_decoder_offset(const vms_decoder *dec);
 /** How many bytes each vms_decoder_feed call should hold for full speed
  * (like zstd's ZSTD_DStreamInSize): once the header is known, enough for
  * every thread's SIMD batch of whole records, threads x 8 x (72 +
- * pad8(max_record)), at least 1 MiB and at most 256 MiB; before it, 1 MiB.
+ * pad8(max_record)), at least 1 MiB, but never more than 256 MiB nor more
+ * than the decoder's VMS_LIMIT_BUFFERED (max_record is the stream's word:
+ * the caller's limit bounds the buffer it asks for); before it, 1 MiB.
  * Smaller feeds are always correct, only slower: records are hashed in
  * batches within one feed, never across feeds.  Cannot fail (NULL: 1 MiB).
  * Read-only. */

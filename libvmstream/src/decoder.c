@@ -396,9 +396,12 @@ size_t vms_decoder_feed_hint(const vms_decoder *d)
     const uint64_t lo = (uint64_t)1 << 20, hi = (uint64_t)256 << 20;
     if (!d || !d->have_header)
         return (size_t)lo;
+    /* max_record comes from the stream: the caller's buffer limit also caps
+     * what the hint asks the caller to allocate. */
+    const uint64_t cap = d->lim[VMS_LIMIT_BUFFERED] < hi ? d->lim[VMS_LIMIT_BUFFERED] : hi;
     uint64_t want = (uint64_t)d->threads * VMS_LANES *
                     (VMS_R_HDR + vms_pad8(d->h.max_record));
-    return (size_t)(want < lo ? lo : want > hi ? hi : want);
+    return (size_t)(want > cap ? cap : want < lo ? lo : want);
 }
 
 const vms_header_info *vms_decoder_header(const vms_decoder *d)
@@ -905,38 +908,33 @@ static int end_record(vms_decoder *d, const uint8_t *body)
 typedef struct unpack_task {
     uint8_t *raw;
     vms_codec_ctx *codec;
-    const bool *over_budget; /* the allocator's "refused for the budget" flag */
+    bool counted; /* task 0: its allocations count in VMS_LIMIT_BUFFERED */
     /* the current job */
     const dec_slot *slot;
     int rc;
     vms_err err;
 } unpack_task;
 
-static const bool never_over_budget = false;
-
-#define UFAIL(e_, code_, off_, rec_, ...) vms_err_set((e_), (code_), (off_), (rec_), __VA_ARGS__)
-
 /* Expands a page-mapped payload (body, wire_len bytes) into raw.  Reads d,
  * writes only raw, codec and *e: safe on a worker thread. */
 static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8_t *body,
-                          uint8_t *rawbuf, vms_codec_ctx *codec, const bool *over,
-                          vms_err *e)
+                          uint8_t *rawbuf, vms_codec_ctx *codec, bool counted, vms_err *e)
 {
     const uint64_t s = c->start, n = c->seq, po = s + VMS_R_HDR;
     const size_t raw = c->raw_len, wire = c->wire_len;
     const size_t pages = (raw + VMS_PAGE - 1) / VMS_PAGE;
     const size_t mb = (size_t)vms_pad8((pages + 7) / 8);
     if (wire < mb)
-        return UFAIL(e, VMS_E_BAD_LENGTH, po, n,
-                     "record %llu: %zu payload bytes cannot hold a %zu-byte page bitmap",
-                     (unsigned long long)n, wire, mb);
+        return vms_err_set(e, VMS_E_BAD_LENGTH, po, n,
+                           "record %llu: %zu payload bytes cannot hold a %zu-byte page bitmap",
+                           (unsigned long long)n, wire, mb);
     size_t count = 0, uni_bytes = 0;
     for (size_t i = 0; i < mb * 8; i++) {
         bool bit = (body[i / 8] >> (i % 8)) & 1;
         if (bit && i >= pages)
-            return UFAIL(e, VMS_E_NONZERO_PADDING, po + i / 8, n,
-                         "record %llu: page bitmap bit %zu set beyond its %zu pages",
-                         (unsigned long long)n, i, pages);
+            return vms_err_set(e, VMS_E_NONZERO_PADDING, po + i / 8, n,
+                               "record %llu: page bitmap bit %zu set beyond its %zu pages",
+                               (unsigned long long)n, i, pages);
         if (bit) {
             count++;
             uni_bytes += i + 1 < pages ? VMS_PAGE : raw - i * VMS_PAGE;
@@ -944,44 +942,44 @@ static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8
     }
     const size_t fb = (size_t)vms_pad8(count);
     if (count == 0)
-        return UFAIL(e, VMS_E_BAD_LENGTH, po, n,
-                     "record %llu: page map marks no uniform page", (unsigned long long)n);
+        return vms_err_set(e, VMS_E_BAD_LENGTH, po, n,
+                           "record %llu: page map marks no uniform page", (unsigned long long)n);
     if (wire - mb < fb)
-        return UFAIL(e, VMS_E_BAD_LENGTH, po + mb, n,
-                     "record %llu: %zu payload bytes cannot hold %zu fill bytes",
-                     (unsigned long long)n, wire, count);
+        return vms_err_set(e, VMS_E_BAD_LENGTH, po + mb, n,
+                           "record %llu: %zu payload bytes cannot hold %zu fill bytes",
+                           (unsigned long long)n, wire, count);
     for (size_t i = count; i < fb; i++)
         if (body[mb + i] != 0)
-            return UFAIL(e, VMS_E_NONZERO_PADDING, po + mb + i, n,
-                         "record %llu: fill padding byte is 0x%02x, must be 0",
-                         (unsigned long long)n, body[mb + i]);
+            return vms_err_set(e, VMS_E_NONZERO_PADDING, po + mb + i, n,
+                               "record %llu: fill padding byte is 0x%02x, must be 0",
+                               (unsigned long long)n, body[mb + i]);
     const size_t lit = raw - uni_bytes, rest = wire - mb - fb;
     const uint8_t *fills = body + mb, *src = body + mb + fb;
     if (c->flags & VMS_RF_COMPRESSED) {
         if (rest == 0 || rest >= lit)
-            return UFAIL(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
-                         "record %llu: %zu compressed bytes for %zu literal bytes (must "
-                         "be 1..%zu)", (unsigned long long)n, rest, lit,
-                         lit ? lit - 1 : 0);
+            return vms_err_set(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
+                               "record %llu: %zu compressed bytes for %zu literal bytes (must "
+                               "be 1..%zu)", (unsigned long long)n, rest, lit,
+                               lit ? lit - 1 : 0);
         /* Decompress into the tail of the raw buffer, then expand forward:
          * a literal page never moves backwards, so nothing unread is
          * overwritten. */
         const char *why;
         int zr = vms_codec_decompress(codec, src, rest, rawbuf + raw - lit, lit, &why);
         if (zr == VMS_E_NOMEM)
-            return UFAIL(e, *over ? VMS_E_LIMIT_BUFFERED : VMS_E_NOMEM, po + mb + fb, n,
-                         "record %llu: no memory to decompress within the buffer limit "
-                         "of %llu", (unsigned long long)n,
-                         (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
+            return vms_err_set(e, counted ? nomem_code(d) : VMS_E_NOMEM, po + mb + fb, n,
+                               "record %llu: no memory to decompress within the buffer limit "
+                               "of %llu", (unsigned long long)n,
+                               (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
         if (zr != 0)
-            return UFAIL(e, VMS_E_BAD_COMPRESSION, po + mb + fb, n,
-                         "record %llu: %s (declared %zu literal bytes from %zu)",
-                         (unsigned long long)n, why, lit, rest);
+            return vms_err_set(e, VMS_E_BAD_COMPRESSION, po + mb + fb, n,
+                               "record %llu: %s (declared %zu literal bytes from %zu)",
+                               (unsigned long long)n, why, lit, rest);
         src = rawbuf + raw - lit;
     } else if (rest != lit) {
-        return UFAIL(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
-                     "record %llu: %zu literal bytes on the wire, the page map needs %zu",
-                     (unsigned long long)n, rest, lit);
+        return vms_err_set(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
+                           "record %llu: %zu literal bytes on the wire, the page map needs %zu",
+                           (unsigned long long)n, rest, lit);
     }
     size_t f = 0;
     for (size_t i = 0; i < pages; i++) {
@@ -1008,21 +1006,24 @@ static bool needs_unpack(const dec_slot *sl)
 static int unpack(const vms_decoder *d, unpack_task *t, const dec_slot *sl)
 {
     const cur_record *c = &sl->c;
+    /* Only task 0 allocates from the counted allocator, so only it may read
+     * the allocator's flag (no other thread touches it meanwhile).  A
+     * failure on another task is redone on task 0: its code never reaches
+     * the caller. */
     if (c->flags & VMS_RF_PAGEMAP)
-        return expand_pagemap(d, c, sl->body, t->raw, t->codec, t->over_budget, &t->err);
+        return expand_pagemap(d, c, sl->body, t->raw, t->codec, t->counted, &t->err);
     const uint64_t s = c->start, n = c->seq;
     const char *why;
     int zr = vms_codec_decompress(t->codec, sl->body, c->wire_len, t->raw, c->raw_len, &why);
     if (zr == VMS_E_NOMEM)
-        return UFAIL(&t->err, *t->over_budget ? VMS_E_LIMIT_BUFFERED : VMS_E_NOMEM,
-                     s + VMS_R_HDR, n,
-                     "record %llu: no memory to decompress within the buffer limit "
-                     "of %llu", (unsigned long long)n,
-                     (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
+        return vms_err_set(&t->err, t->counted ? nomem_code(d) : VMS_E_NOMEM, s + VMS_R_HDR, n,
+                           "record %llu: no memory to decompress within the buffer limit "
+                           "of %llu", (unsigned long long)n,
+                           (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
     if (zr != 0)
-        return UFAIL(&t->err, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
-                     "record %llu: %s (declared %u bytes from %u)", (unsigned long long)n,
-                     why, c->raw_len, c->wire_len);
+        return vms_err_set(&t->err, VMS_E_BAD_COMPRESSION, s + VMS_R_HDR, n,
+                           "record %llu: %s (declared %u bytes from %u)", (unsigned long long)n,
+                           why, c->raw_len, c->wire_len);
     return VMS_OK;
 }
 
@@ -1044,11 +1045,9 @@ static int setup_tasks(vms_decoder *d)
         d->ntasks = 0;
         return VMS_E_NOMEM;
     }
-    d->tasks[0] = (unpack_task){.raw = d->raw, .codec = d->codec,
-                                .over_budget = &d->cmem.over_budget};
+    d->tasks[0] = (unpack_task){.raw = d->raw, .codec = d->codec, .counted = true};
     for (size_t j = 1; j < d->ntasks; j++) {
         unpack_task *t = &d->tasks[j];
-        t->over_budget = &never_over_budget;
         t->raw = vms_malloc(&d->mem, d->raw_cap);
         if (!t->raw)
             return VMS_E_NOMEM;
@@ -1089,15 +1088,15 @@ static int task_fail(vms_decoder *d, const unpack_task *t)
     return fail(d);
 }
 
-/* Unpacks and delivers batch records [i, end), all verified.  Up to
+/* Unpacks and delivers batch records [0, ok), all verified.  Up to
  * d->ntasks of them are unpacked at once (on the pool when more than one),
  * then delivered in order; on the first failure the rest are dropped.  A
  * record that failed on a task other than 0 is unpacked again on task 0
  * (the decoder's own buffer, codec and budget), so that the outcome is the
  * one a single thread gives, whatever the thread count. */
-static int deliver_range(vms_decoder *d, size_t i, size_t ok)
+static int deliver_verified(vms_decoder *d, size_t ok)
 {
-    while (i < ok) {
+    for (size_t i = 0; i < ok;) {
         size_t g = 0, end = i;
         for (; end < ok; end++) {
             if (!needs_unpack(&d->batch[end]))
@@ -1185,7 +1184,7 @@ static int flush(vms_decoder *d)
         vms_chain_step(d->chain, d->batch[ok].rh + VMS_R_CHECKSUM);
         ok++;
     }
-    int rc = deliver_range(d, 0, ok);
+    int rc = deliver_verified(d, ok);
     if (rc == VMS_OK && ok < n)
         rc = checksum_error(d, &d->batch[ok].c);
     d->nbatch = 0;
