@@ -1075,14 +1075,22 @@ Test(batch, threads_give_identical_output)
 
 /* ---- parallel unpacking: every outcome is that of one thread ---------------------- */
 
-static tu_result decode_threads(const tu_stream *s, unsigned threads, size_t step)
+/* buffered: VMS_LIMIT_BUFFERED (0: the default) */
+static tu_result decode_threads_lim(const tu_stream *s, unsigned threads, size_t step,
+                                    uint64_t buffered)
 {
     tu_result r;
     memset(&r, 0, sizeof r);
     vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
                                 .on_abort = tu_on_abort, .ctx = &r};
+    vms_limits *l = NULL;
+    if (buffered) {
+        cr_assert_eq(vms_limits_new(&l, NULL), VMS_OK);
+        cr_assert_eq(vms_limits_set(l, VMS_LIMIT_BUFFERED, buffered), VMS_OK);
+    }
     vms_decoder *d;
-    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_new(&d, l, &cb, NULL), VMS_OK);
+    vms_limits_free(l);
     cr_assert_eq(vms_decoder_set_threads(d, threads), VMS_OK);
     int rc = VMS_OK;
     for (size_t pos = 0; pos < s->len && rc >= 0;) {
@@ -1099,6 +1107,11 @@ static tu_result decode_threads(const tu_stream *s, unsigned threads, size_t ste
     snprintf(r.msg, sizeof r.msg, "%s", e->message);
     vms_decoder_free(d);
     return r;
+}
+
+static tu_result decode_threads(const tu_stream *s, unsigned threads, size_t step)
+{
+    return decode_threads_lim(s, threads, step, 0);
 }
 
 Test(batch, parallel_unpack_same_outcome_as_one_thread)
@@ -1171,6 +1184,103 @@ Test(batch, parallel_unpack_same_outcome_as_one_thread)
         tu_stream_free(&s);
     }
     free(in);
+}
+
+/* A hand-built zlib stream: nrec compressed records of raw bytes each, the
+ * one at index bad truncated (its deflate data stops short of the end). */
+static tu_stream zlib_stream_truncated_at(size_t nrec, size_t raw, size_t bad)
+{
+    vms_header_info h;
+    memset(&h, 0, sizeof h);
+    h.format_major = VMS_FORMAT_MAJOR;
+    h.checksum_alg = VMS_CSUM_BLAKE2B_256;
+    h.codec = VMS_CODEC_ZLIB;
+    h.features_required = VMS_FEAT_COMPRESSION;
+    h.max_record = (uint32_t)raw;
+    memcpy(h.stream_id, tu_sid, 16);
+    const size_t hl = vms_header_size(0), cap = raw + raw / 2 + 64;
+    tu_stream s = {calloc(1, hl + nrec * (VMS_R_HDR + cap) + VMS_R_HDR + VMS_END_PAYLOAD), 0};
+    vms_header_write(s.data, &h, NULL, NULL, 0);
+    size_t off = hl;
+    for (size_t i = 0; i < nrec; i++) {
+        uint8_t *state = tu_state(raw, 900 + i), *r = s.data + off;
+        size_t clen = tu_zlib(state, raw, r + VMS_R_HDR, cap);
+        cr_assert_lt(clen + 128, raw, "record %zu does not compress (%zu bytes)", i, clen);
+        if (i == bad)
+            clen -= 64; /* mid-stream: inflate writes output, then needs more input */
+        vms_put16(r + VMS_R_TYPE, VMS_REC_STATE);
+        vms_put16(r + VMS_R_FLAGS, VMS_RF_COMPRESSED);
+        vms_put64(r + VMS_R_SEQ, i);
+        vms_put64(r + VMS_R_OFFSET, (uint64_t)i * raw);
+        vms_put32(r + VMS_R_WIRE_LEN, (uint32_t)clen);
+        vms_put32(r + VMS_R_RAW_LEN, (uint32_t)raw);
+        memset(r + VMS_R_HDR + clen, 0, (size_t)vms_pad8(clen) - clen);
+        off += VMS_R_HDR + (size_t)vms_pad8(clen);
+        free(state);
+    }
+    uint8_t *e = s.data + off;
+    vms_put16(e + VMS_R_TYPE, VMS_REC_END);
+    vms_put64(e + VMS_R_SEQ, nrec);
+    vms_put32(e + VMS_R_WIRE_LEN, VMS_END_PAYLOAD);
+    vms_put32(e + VMS_R_RAW_LEN, VMS_END_PAYLOAD);
+    vms_put64(e + VMS_R_HDR + VMS_E_RECORDS, nrec);
+    vms_put64(e + VMS_R_HDR + VMS_E_RAW_BYTES, (uint64_t)nrec * raw);
+    vms_put64(e + VMS_R_HDR + VMS_E_STREAM_BYTES, off);
+    s.len = off + VMS_R_HDR + VMS_END_PAYLOAD;
+    tu_restamp(&s, NULL, 0);
+    return s;
+}
+
+/* A record that fails on a worker is unpacked again on the decoder's own
+ * buffer, codec and budget (task 0).  Where that matters: zlib allocates its
+ * 32 KiB window only for data that stops short, and only the decoder's own
+ * codec counts in VMS_LIMIT_BUFFERED.  Under a limit with no room for the
+ * window, one thread fails the truncated record with VMS_E_LIMIT_BUFFERED;
+ * a worker's codec would report VMS_E_BAD_COMPRESSION instead.  Every thread
+ * count must give the one-thread outcome. */
+Test(batch, worker_failure_redone_on_the_decoders_own_codec)
+{
+    const size_t raw = 48u << 10, nrec = 8;
+    for (size_t bad = 1; bad < 4; bad += 2) { /* the second record of a group of 2 or 4 */
+        tu_stream s = zlib_stream_truncated_at(nrec, raw, bad);
+        /* without a tight limit: a decompression error, where it is */
+        tu_result loose = decode_threads(&s, 1, SIZE_MAX);
+        cr_assert_eq(loose.rc, VMS_E_BAD_COMPRESSION, "%s", loose.msg);
+        cr_assert_eq(loose.err_record, bad);
+        cr_assert_eq(loose.records, bad);
+        tu_result_free(&loose);
+        /* the lowest limit at which one thread gets as far as the truncated
+         * record, and fails it for want of memory */
+        uint64_t lim = 0;
+        tu_result ref;
+        memset(&ref, 0, sizeof ref);
+        for (uint64_t l = 64u << 10; l <= 256u << 10 && !lim; l += 256) {
+            ref = decode_threads_lim(&s, 1, SIZE_MAX, l);
+            if (ref.rc == VMS_E_LIMIT_BUFFERED && ref.err_record == bad)
+                lim = l;
+            else
+                tu_result_free(&ref);
+        }
+        cr_assert_neq(lim, 0, "no limit between 64 and 256 KiB fails record %zu on its window",
+                      bad);
+        cr_assert_eq(ref.records, bad, "the records before it are delivered");
+        cr_assert_eq(ref.commits, 0);
+        for (unsigned t = 2; t <= 4; t++) {
+            tu_result r = decode_threads_lim(&s, t, SIZE_MAX, lim);
+            cr_assert_eq(r.rc, ref.rc, "record %zu, %u threads, limit %llu: %s", bad, t,
+                         (unsigned long long)lim, r.msg);
+            cr_assert_eq(r.err_record, ref.err_record);
+            cr_assert_eq(r.offset, ref.offset);
+            cr_assert_str_eq(r.msg, ref.msg);
+            cr_assert_eq(r.records, ref.records);
+            cr_assert_eq(r.len, ref.len);
+            cr_assert(r.len == 0 || memcmp(r.data, ref.data, r.len) == 0);
+            cr_assert_eq(r.commits, 0);
+            tu_result_free(&r);
+        }
+        tu_result_free(&ref);
+        tu_stream_free(&s);
+    }
 }
 
 Test(batch, feed_hint)
