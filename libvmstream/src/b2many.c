@@ -275,14 +275,35 @@ static void b2_many_portable(const vms_b2_lane *lanes, size_t n,
 
 typedef void b2_kernel_fn(uint64_t *h, const uint8_t *const *blk,
                           const uint64_t *t, const uint64_t *f);
+typedef void b2_run_fn(uint64_t *h, const uint8_t *const *blk, size_t nblk,
+                       const uint64_t *t);
 
 typedef struct b2_simd {
     unsigned width;
     b2_kernel_fn *kernel;
+    b2_run_fn *run;
 } b2_simd;
 
-static const b2_simd b2_simd_avx2 = {4, vms_b2_kernel_avx2};
-static const b2_simd b2_simd_avx512 = {8, vms_b2_kernel_avx512};
+static const b2_simd b2_simd_avx2 = {4, vms_b2_kernel_avx2, vms_b2_run_avx2};
+static const b2_simd b2_simd_avx512 = {8, vms_b2_kernel_avx512, vms_b2_run_avx512};
+
+/* How many blocks from the job's next one on are full, not final, and in
+ * one segment (the key block, pre, msg): a run the kernel may take in one
+ * call.  0 when the next block is the key block or the last one. */
+static size_t b2_job_run(const b2_job *j, bool keyed)
+{
+    size_t i = j->next;
+    if (i + 1 >= j->nblocks || (keyed && i == 0))
+        return 0;
+    size_t left = j->nblocks - 1 - i; /* blocks before the last one */
+    size_t off = (i - (keyed ? 1 : 0)) * VMS_B2_BLOCKBYTES;
+    const vms_b2_lane *ln = j->lane;
+    if (off < ln->pre_len) {
+        size_t in_pre = (ln->pre_len - off) / VMS_B2_BLOCKBYTES;
+        return in_pre < left ? in_pre : left;
+    }
+    return left; /* in msg, and every block before the last is full */
+}
 
 /* Sorts idx[0..n) by key[idx[i]], largest first (Shell sort, gaps 3k+1). */
 static void b2_sort_longest_first(uint16_t *idx, size_t n, const size_t *key)
@@ -359,6 +380,24 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
                     hs[k] = h[k * w + last];
                 b2_job_finish_scalar(&job[last], hs, keyblk, outlen);
                 break;
+            }
+            if (active == w) {
+                /* Every slot busy: the longest run they all have is taken in
+                 * one call, the chaining values kept in registers. */
+                size_t run = SIZE_MAX;
+                for (unsigned s = 0; s < w && run > 1; s++) {
+                    size_t r = b2_job_run(&job[s], keyblk != NULL);
+                    run = r < run ? r : run;
+                }
+                if (run > 1) {
+                    for (unsigned s = 0; s < w; s++) {
+                        blk[s] = b2_job_block(&job[s], keyblk, job[s].next, tmp[s]);
+                        t[s] = b2_job_counter(&job[s], job[s].next);
+                        job[s].next += run;
+                    }
+                    simd->run(h, blk, run, t);
+                    continue;
+                }
             }
             for (unsigned s = 0; s < w; s++) {
                 if (busy[s]) {

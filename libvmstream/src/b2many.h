@@ -72,6 +72,13 @@ VMS_INTERNAL void vms_b2_kernel_avx2(uint64_t h[8 * 4],
 VMS_INTERNAL void vms_b2_kernel_avx512(uint64_t h[8 * 8],
                                        const uint8_t *const blk[8],
                                        const uint64_t t[8], const uint64_t f[8]);
+/* The runs: nblk consecutive full, non-final blocks of every lane at once,
+ * blk[j] + 128 * i with counter t[j] + 128 * i; the chaining values stay in
+ * registers between blocks. */
+VMS_INTERNAL void vms_b2_run_avx2(uint64_t h[8 * 4], const uint8_t *const blk[4],
+                                  size_t nblk, const uint64_t t[4]);
+VMS_INTERNAL void vms_b2_run_avx512(uint64_t h[8 * 8], const uint8_t *const blk[8],
+                                    size_t nblk, const uint64_t t[8]);
 #else
 #define VMS_B2_HAVE_X86 0
 #endif

@@ -93,9 +93,11 @@ B2_AVX512_INLINE void transpose8(vec out[8], const vec r[8])
         B2_G(v3, v4, v9, v14, m[s14], m[s15]);                                 \
     } while (0)
 
-B2_AVX512 void vms_b2_kernel_avx512(uint64_t h[8 * 8],
-                                    const uint8_t *const blk[8],
-                                    const uint64_t t[8], const uint64_t f[8])
+/* Compresses block (blk[j] + off) of each lane into hv[0..8) (the chaining
+ * values, word k of every lane in hv[k]); tv and fv are the counters and
+ * final flags. */
+B2_AVX512_INLINE void b2_compress_x(vec hv[8], const uint8_t *const blk[8], size_t off,
+                                vec tv, vec fv)
 {
     vec m[16], r[8];
     /* Fully unrolled: gcc peels these loops only at -O3, and the kernel
@@ -104,21 +106,19 @@ B2_AVX512 void vms_b2_kernel_avx512(uint64_t h[8 * 8],
     for (int half = 0; half < 2; half++) {
 #pragma GCC unroll 8
         for (int j = 0; j < 8; j++)
-            r[j] = loadu(blk[j] + 64 * half);
+            r[j] = loadu(blk[j] + off + 64 * half);
         transpose8(&m[8 * half], r);
     }
 
-    const vec h0 = loadu(h + 0), h1 = loadu(h + 8), h2 = loadu(h + 16);
-    const vec h3 = loadu(h + 24), h4 = loadu(h + 32), h5 = loadu(h + 40);
-    const vec h6 = loadu(h + 48), h7 = loadu(h + 56);
-    vec v0 = h0, v1 = h1, v2 = h2, v3 = h3, v4 = h4, v5 = h5, v6 = h6, v7 = h7;
+    vec v0 = hv[0], v1 = hv[1], v2 = hv[2], v3 = hv[3];
+    vec v4 = hv[4], v5 = hv[5], v6 = hv[6], v7 = hv[7];
     vec v8 = set1(UINT64_C(0x6a09e667f3bcc908));
     vec v9 = set1(UINT64_C(0xbb67ae8584caa73b));
     vec v10 = set1(UINT64_C(0x3c6ef372fe94f82b));
     vec v11 = set1(UINT64_C(0xa54ff53a5f1d36f1));
-    vec v12 = vxor(set1(UINT64_C(0x510e527fade682d1)), loadu(t));
+    vec v12 = vxor(set1(UINT64_C(0x510e527fade682d1)), tv);
     vec v13 = set1(UINT64_C(0x9b05688c2b3e6c1f)); /* counter high word: 0 */
-    vec v14 = vxor(set1(UINT64_C(0x1f83d9abfb41bd6b)), loadu(f));
+    vec v14 = vxor(set1(UINT64_C(0x1f83d9abfb41bd6b)), fv);
     vec v15 = set1(UINT64_C(0x5be0cd19137e2179));
 
     B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -134,14 +134,48 @@ B2_AVX512 void vms_b2_kernel_avx512(uint64_t h[8 * 8],
     B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
 
-    storeu(h + 0, vxor(h0, vxor(v0, v8)));
-    storeu(h + 8, vxor(h1, vxor(v1, v9)));
-    storeu(h + 16, vxor(h2, vxor(v2, v10)));
-    storeu(h + 24, vxor(h3, vxor(v3, v11)));
-    storeu(h + 32, vxor(h4, vxor(v4, v12)));
-    storeu(h + 40, vxor(h5, vxor(v5, v13)));
-    storeu(h + 48, vxor(h6, vxor(v6, v14)));
-    storeu(h + 56, vxor(h7, vxor(v7, v15)));
+    hv[0] = vxor(hv[0], vxor(v0, v8));
+    hv[1] = vxor(hv[1], vxor(v1, v9));
+    hv[2] = vxor(hv[2], vxor(v2, v10));
+    hv[3] = vxor(hv[3], vxor(v3, v11));
+    hv[4] = vxor(hv[4], vxor(v4, v12));
+    hv[5] = vxor(hv[5], vxor(v5, v13));
+    hv[6] = vxor(hv[6], vxor(v6, v14));
+    hv[7] = vxor(hv[7], vxor(v7, v15));
+}
+
+B2_AVX512 void vms_b2_kernel_avx512(uint64_t h[8 * 8], const uint8_t *const blk[8],
+                                const uint64_t t[8], const uint64_t f[8])
+{
+    vec hv[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        hv[k] = loadu(h + 8 * k);
+    b2_compress_x(hv, blk, 0, loadu(t), loadu(f));
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        storeu(h + 8 * k, hv[k]);
+}
+
+/* nblk consecutive full blocks of every lane, none of them final: block i
+ * of lane j is blk[j] + 128 * i, with counter t[j] + 128 * i.  The chaining
+ * values stay in registers from one block to the next. */
+B2_AVX512 void vms_b2_run_avx512(uint64_t h[8 * 8], const uint8_t *const blk[8],
+                             size_t nblk, const uint64_t t[8])
+{
+    vec hv[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        hv[k] = loadu(h + 8 * k);
+    vec tv = loadu(t);
+    const vec step = set1(VMS_B2_BLOCKBYTES), zero = set1(0);
+    for (size_t i = 0; i < nblk; i++) {
+        b2_compress_x(hv, blk, VMS_B2_BLOCKBYTES * i, tv, zero);
+        tv = vadd(tv, step);
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        storeu(h + 8 * k, hv[k]);
 }
 
 #else
