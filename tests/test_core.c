@@ -1044,6 +1044,14 @@ Test(batch, threads_give_identical_output)
         if (!vms_codec_available((vms_codec)codec))
             continue;
         tu_stream one = encode_threads(in, n, (vms_codec)codec, 1);
+        /* 2 and 4 threads: deeper sets without a codec (48, 64 slots) */
+        for (unsigned t = 2; t <= 4; t += 2) {
+            tu_stream other = encode_threads(in, n, (vms_codec)codec, t);
+            cr_assert_eq(one.len, other.len, "codec %d, %u threads", codec, t);
+            cr_assert(memcmp(one.data, other.data, one.len) == 0, "codec %d, %u threads differ",
+                      codec, t);
+            tu_stream_free(&other);
+        }
         tu_stream three = encode_threads(in, n, (vms_codec)codec, 3);
         cr_assert_eq(one.len, three.len, "codec %d", codec);
         cr_assert(memcmp(one.data, three.data, one.len) == 0, "codec %d differs", codec);

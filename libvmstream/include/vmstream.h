@@ -573,7 +573,11 @@ VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
 /** Number of threads (1..64, default 1) that page-map, compress and hash
  * records in parallel; the calling thread is one of them.  The output is
  * byte-identical for any number.  Records are batched per
- * vms_encoder_write() call, up to 8 per thread: large writes go fastest.
+ * vms_encoder_write() call, up to 8 per thread (with 2-8 threads and no
+ * codec, up to 64 in all): large writes go fastest.  Memory: with more than
+ * one thread, two sets of such batches, each record slot with one
+ * record-sized scratch buffer for page maps (when page elision is on) and
+ * one for compressed output (with a codec).
  * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_threads(vms_encoder *enc, unsigned threads);
 /** Uniform-page elision (default on): 4 KiB pages of one repeated byte are

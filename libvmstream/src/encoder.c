@@ -1,8 +1,8 @@
 /* encoder.c - writes a stream to a caller sink.
  *
  * Records are produced in batches: the state given to one
- * vms_encoder_write() call is cut into records, up to VMS_LANES per worker
- * thread at a time; each record is page-mapped and compressed (in parallel
+ * vms_encoder_write() call is cut into records, up to VMS_LANES per thread
+ * at a time (times VMS_ENC_DEPTH with workers and no codec); each record is page-mapped and compressed (in parallel
  * when there are workers), then all of the batch's checksums are computed at
  * once in SIMD lanes (b2many.c), then the records are emitted in order.  With
  * workers there are two sets of slots, pipelined: while the caller's thread
@@ -18,6 +18,16 @@
 
 #define VMS_LANES 8
 #define VMS_MAX_THREADS 64
+/* With workers and no codec, a set holds up to VMS_ENC_DEPTH SIMD groups
+ * per thread, and at most VMS_ENC_SET_MAX records.  The hash phase's tasks
+ * are whole groups, taken by whichever thread is free; the caller's thread
+ * joins late (it emits the previous set first), so with one group per
+ * thread a worker sits idle for about one group's time per set
+ * (doc/PERFORMANCE.md, "Encoder set depth"). */
+#ifndef VMS_ENC_DEPTH
+#define VMS_ENC_DEPTH 3
+#endif
+#define VMS_ENC_SET_MAX 64
 
 typedef struct enc_slot {
     uint32_t section, phase;
@@ -37,8 +47,9 @@ typedef struct batch_job {
     vms_encoder *e;
     enc_slot *slots;   /* this job's set */
     size_t count;
+    size_t next_prep;  /* next slot to prepare (atomic): phase 1 balances itself */
     uint64_t base_seq; /* sequence number of slots[0] */
-    vms_b2_lane lanes[VMS_LANES * VMS_MAX_THREADS];
+    vms_b2_lane lanes[VMS_LANES * VMS_MAX_THREADS]; /* >= VMS_ENC_SET_MAX */
 } batch_job;
 
 enum estate { ES_NEW = 0x4501, ES_STREAMING, ES_DONE, ES_FAILED };
@@ -327,8 +338,15 @@ static int alloc_batch(vms_encoder *e)
     const size_t pages = (e->record_size + VMS_PAGE - 1) / VMS_PAGE;
     e->map_max = (size_t)vms_pad8((pages + 7) / 8);
     e->fill_max = (size_t)vms_pad8(pages);
-    e->nslots = (size_t)VMS_LANES * e->threads;
     e->nsets = e->threads > 1 ? 2 : 1;
+    /* Deeper sets only without a codec: with one, the compress phase
+     * dominates and balances itself, and every extra slot holds a
+     * compression buffer (measured: zstd 2T fell from 1.1 to 0.85 GB/s). */
+    size_t depth = e->nsets > 1 && e->codec == VMS_CODEC_NONE
+                       ? VMS_ENC_SET_MAX / ((size_t)VMS_LANES * e->threads)
+                       : 1;
+    depth = depth < 1 ? 1 : depth > VMS_ENC_DEPTH ? VMS_ENC_DEPTH : depth;
+    e->nslots = (size_t)VMS_LANES * e->threads * depth;
     e->slots = vms_calloc(&e->mem, sizeof *e->slots * e->nslots * e->nsets);
     e->cctx = vms_calloc(&e->mem, sizeof *e->cctx * e->threads);
     e->jobs = vms_calloc(&e->mem, sizeof *e->jobs * e->nsets);
@@ -546,12 +564,19 @@ static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
     }
 }
 
-/* Phase 1, task t: prepares slots t, t + threads, ... with compressor t. */
+/* Phase 1, task t (one per thread): prepares the next unclaimed slot with
+ * compressor t until none is left, so a thread that joins late (the
+ * caller's, emitting the previous set) takes fewer.  A record's output does
+ * not depend on which compressor made it: each compression starts afresh. */
 static void prepare_task(void *ctx, size_t t)
 {
     batch_job *j = ctx;
-    for (size_t i = t; i < j->count; i += j->e->threads)
+    for (;;) {
+        size_t i = __atomic_fetch_add(&j->next_prep, 1, __ATOMIC_RELAXED);
+        if (i >= j->count)
+            return;
         prepare(j->e, &j->slots[i], j->e->cctx ? j->e->cctx[t] : NULL);
+    }
 }
 
 /* Between the phases (once): the record headers and the hash lanes. */
@@ -619,6 +644,7 @@ static int submit(vms_encoder *e, size_t count)
     j->e = e;
     j->slots = e->slots + e->cur * e->nslots;
     j->count = count;
+    j->next_prep = 0;
     j->base_seq = e->seq + e->pending_count;
     vms_pool_start(e->pool, prepare_task, j, e->threads < count ? e->threads : count,
                    header_step, hash_task, (count + VMS_LANES - 1) / VMS_LANES);
