@@ -112,10 +112,15 @@ int write_all(int fd, const void *buf, size_t len);
 typedef struct cli_tmpfile {
     int fd;                 /* -1 when none */
     char *path;             /* NULL when already unlinked / anonymous */
+    bool special;           /* final path is a device, FIFO or socket: the
+                               commit copies into it instead of renaming */
 } cli_tmpfile;
 
 /* Creates a temp file in the directory of final_path (mode 0600 until
- * commit).  Prints a message and returns EXIT_USAGE on failure. */
+ * commit).  When final_path exists and is not a regular file (/dev/null, a
+ * FIFO), the temp file is anonymous instead and the commit copies it into
+ * final_path: a device is never replaced, and still gets no byte before the
+ * command succeeded.  Prints a message and returns EXIT_USAGE on failure. */
 int tmpfile_create_beside(cli_tmpfile *t, const char *final_path);
 /* Creates an anonymous (already unlinked) temp file in $TMPDIR or /tmp. */
 int tmpfile_create_anonymous(cli_tmpfile *t);

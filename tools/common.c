@@ -380,6 +380,18 @@ int tmpfile_create_beside(cli_tmpfile *t, const char *final_path)
 {
     t->fd = -1;
     t->path = NULL;
+    t->special = false;
+    struct stat st;
+    if (stat(final_path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        cli_error("output '%s' names a directory, not a file", final_path);
+        return EXIT_USAGE;
+    }
+    if (stat(final_path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        /* A device or FIFO: renaming over it would replace it. */
+        int rc = tmpfile_create_anonymous(t);
+        t->special = rc == EXIT_OK;
+        return rc;
+    }
     const char *slash = strrchr(final_path, '/');
     const char *base = slash ? slash + 1 : final_path;
     int dirlen = slash ? (int)(slash - final_path) : 1;
@@ -419,6 +431,7 @@ int tmpfile_create_anonymous(cli_tmpfile *t)
 {
     t->fd = -1;
     t->path = NULL;
+    t->special = false;
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir)
         dir = "/tmp";
@@ -460,8 +473,49 @@ int tmpfile_commit(cli_tmpfile *t, const char *final_path)
     return tmpfile_commit_mode(t, final_path, 0666 & ~current_umask());
 }
 
+/* Copies the finished temp file into a device or FIFO. */
+static int commit_special(cli_tmpfile *t, const char *final_path)
+{
+    int out = open(final_path, O_WRONLY | O_CLOEXEC);
+    if (out < 0) {
+        cli_error("cannot open '%s': %s", final_path, strerror(errno));
+        tmpfile_discard(t);
+        return EXIT_USAGE;
+    }
+    enum { COPY_CHUNK = 1 << 20 };
+    uint8_t *buf = malloc(COPY_CHUNK);
+    int rc = buf && lseek(t->fd, 0, SEEK_SET) == 0 ? 0 : -1;
+    const char *what = buf ? "read back the temporary file for" : "allocate a buffer for";
+    while (rc == 0) {
+        ssize_t n = read_full(t->fd, buf, COPY_CHUNK);
+        if (n <= 0) {
+            rc = (int)n;
+            break;
+        }
+        if (write_all(out, buf, (size_t)n) != 0) {
+            what = "write";
+            rc = -1;
+        }
+    }
+    int err = errno;
+    free(buf);
+    if (close(out) != 0 && rc == 0) {
+        err = errno;
+        what = "close";
+        rc = -1;
+    }
+    tmpfile_discard(t);
+    if (rc != 0) {
+        cli_error("cannot %s '%s': %s", what, final_path, strerror(err));
+        return EXIT_USAGE;
+    }
+    return EXIT_OK;
+}
+
 int tmpfile_commit_mode(cli_tmpfile *t, const char *final_path, mode_t mode)
 {
+    if (t->special && t->fd >= 0)
+        return commit_special(t, final_path);
     if (t->fd < 0 || !t->path) {
         cli_error("internal error: no temporary file to commit");
         return EXIT_USAGE;

@@ -518,9 +518,9 @@ static int pump(vms_encoder *enc, const encode_opts *o, cli_input *in,
                 const fd_sink *sink, const char *out_name)
 {
     /* Whole records only, so every record but the last is full: at least
-     * 8 records per thread and MIN_READ_BUFFER bytes, within
-     * MAX_READ_BUFFER; fewer records if memory is short. */
-    size_t records = 8 * (size_t)o->threads;
+     * the encoder's write hint (all its batch slots) and MIN_READ_BUFFER
+     * bytes, within MAX_READ_BUFFER; fewer records if memory is short. */
+    size_t records = vms_encoder_write_hint(enc) / o->chunk;
     if (records < MIN_READ_BUFFER / o->chunk)
         records = MIN_READ_BUFFER / o->chunk;
     if (records > MAX_READ_BUFFER / o->chunk)
@@ -617,7 +617,7 @@ int cmd_encode(int argc, char **argv)
         free(blob);
         return EXIT_USAGE;
     }
-    cli_tmpfile tmp = {-1, NULL};
+    cli_tmpfile tmp = {-1, NULL, false};
     fd_sink sink = {STDOUT_FILENO, 0};
     vms_encoder *enc = NULL;
     int status = EXIT_OK;

@@ -122,7 +122,7 @@ static int key_write(key_out *k, const void *buf, size_t len)
  * still removes a file created without --force (when a later file fails). */
 static int key_commit(key_out *k, mode_t mode)
 {
-    if (k->tmp.path) {
+    if (k->tmp.path || k->tmp.special) {
         int st = tmpfile_commit_mode(&k->tmp, k->path, mode);
         k->fd = -1;
         return st;

@@ -263,6 +263,28 @@ expect_status 2 "--threads 65" "$VMS" encode --threads 65 -o "$T/x" "$T/state"
 expect_status 2 "--threads junk" "$VMS" encode --threads many -o "$T/x" "$T/state"
 ok "--threads 2 and 4 give output byte-identical to --threads 1 (20 MiB, stored and zlib)"
 
+# -o naming a FIFO (or a device such as /dev/null): written into, never
+# replaced by a renamed temporary file, and only once the command succeeded.
+mkfifo "$T/out.fifo"
+for cmd in encode decode; do
+    src="$T/20m.state"
+    [ $cmd = encode ] || src="$T/fifo-in.vms"
+    [ $cmd = encode ] || "$VMS" encode --threads 2 -o "$src" "$T/20m.state" || fail "encode"
+    timeout 60 cat "$T/out.fifo" >"$T/from.fifo" &
+    reader=$!
+    timeout 60 "$VMS" $cmd -o "$T/out.fifo" "$src" || fail "$cmd -o FIFO failed"
+    wait $reader || fail "$cmd -o FIFO: the reader failed"
+    [ -p "$T/out.fifo" ] || fail "$cmd -o FIFO replaced the FIFO with a file"
+    if [ $cmd = encode ]; then
+        "$VMS" verify "$T/from.fifo" >/dev/null || fail "encode -o FIFO: the stream read does not verify"
+    else
+        cmp -s "$T/20m.state" "$T/from.fifo" || fail "decode -o FIFO: wrong state"
+    fi
+done
+ls -A "$T" | grep -q '^\..*vmstream-' && fail "a temporary file was left behind"
+rm -f "$T/out.fifo" "$T/from.fifo" "$T/fifo-in.vms"
+ok "-o FIFO is written into, not replaced (encode, decode)"
+
 # --no-page-elision: zero pages are sent as they are, so the stream grows.
 head -c $((4 * 1024 * 1024)) /dev/zero >"$T/zero.state"
 "$VMS" encode -o "$T/elided.vms" "$T/zero.state" || fail "encode zeros"
