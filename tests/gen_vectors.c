@@ -499,12 +499,15 @@ static void rec_remove(pstream *s, size_t i)
 /* Inserts a copy of *r before index i. */
 static void rec_insert(pstream *s, size_t i, const prec *r)
 {
-    s->r = realloc(s->r, (s->n + 1) * sizeof *s->r);
-    if (!s->r)
+    /* r may point into s->r: copy it before the array moves */
+    prec copy = *r;
+    copy.payload = xmemdup(r->payload, r->plen);
+    prec *grown = realloc(s->r, (s->n + 1) * sizeof *s->r);
+    if (!grown)
         die("out of memory");
+    s->r = grown;
     memmove(&s->r[i + 1], &s->r[i], (s->n - i) * sizeof *s->r);
-    s->r[i] = *r;
-    s->r[i].payload = xmemdup(r->payload, r->plen);
+    s->r[i] = copy;
     s->n++;
 }
 
