@@ -1445,8 +1445,6 @@ static void run_paired(void)
         {"threads: zstd decode 2T (feed hint) / 1T", I_ZD2H, I_ZD1, 1.8},
         {"threads: raw zstd compress 2T / 1T (what this host gives now)", I_ZC2, I_ZC, 1.8},
         {"threads: raw zstd decompress 2T / 1T (what this host gives now)", I_ZD2L, I_ZD, 1.8},
-        {"zstd encode 2T >= 90% of raw zstd compress on 2 threads", I_ZE2, I_ZC2, 0.9},
-        {"zstd decode 2T (feed hint) >= 90% of raw zstd decompress on 2 threads", I_ZD2H, I_ZD2L, 0.9},
 #endif
         {"zlib encode 1T >= 90% of raw deflate 1", I_LE1, I_LC, 0.9},
         {"zlib decode 1T >= 90% of raw inflate", I_LD1, I_LD, 0.9},

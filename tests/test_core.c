@@ -1291,6 +1291,37 @@ Test(batch, worker_failure_redone_on_the_decoders_own_codec)
     }
 }
 
+Test(batch, write_hint)
+{
+    cr_assert_eq(vms_encoder_write_hint(NULL), 8u << 20);
+    const struct {
+        size_t record;
+        unsigned threads;
+        vms_codec codec;
+        size_t want;
+    } cases[] = {
+        {1u << 20, 1, VMS_CODEC_NONE, 8u << 20},       /* one set of 8 */
+        {65536, 1, VMS_CODEC_ZLIB, 8 * 65536},
+        {1u << 20, 2, VMS_CODEC_NONE, 2 * 48u << 20},  /* two sets of 3 x 8 x 2 */
+        {1u << 20, 2, VMS_CODEC_ZLIB, 2 * 16u << 20},  /* a codec: one group each */
+        {1u << 20, 4, VMS_CODEC_NONE, 2 * 64u << 20},  /* at most 64 per set */
+        {1u << 20, 16, VMS_CODEC_NONE, 2 * 128u << 20},
+        {4096, 3, VMS_CODEC_NONE, 2 * 48 * 4096},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        vms_membuf mb = {0};
+        vms_encoder *e;
+        cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+        cr_assert_eq(vms_encoder_set_record_size(e, cases[i].record), VMS_OK);
+        cr_assert_eq(vms_encoder_set_threads(e, cases[i].threads), VMS_OK);
+        cr_assert_eq(vms_encoder_set_compression(e, cases[i].codec, 0), VMS_OK);
+        cr_assert_eq(vms_encoder_write_hint(e), cases[i].want, "case %zu: %zu", i,
+                     vms_encoder_write_hint(e));
+        vms_encoder_free(e);
+        free(mb.data);
+    }
+}
+
 Test(batch, feed_hint)
 {
     cr_assert_eq(vms_decoder_feed_hint(NULL), 1u << 20);

@@ -610,6 +610,16 @@ VMS_API vms_status vms_encoder_set_checkpoint_interval(vms_encoder *enc, size_t 
 VMS_API vms_status vms_encoder_write(vms_encoder *enc, uint32_t section,
                                      uint64_t offset, uint32_t phase,
                                      const void *data, size_t len);
+/** How many bytes each vms_encoder_write call should hold for full speed
+ * (like zstd's ZSTD_CStreamInSize): every slot of the encoder's batches,
+ * slot sets x records per set x record size, for the current record size,
+ * threads and codec.  1 thread: 8 records; more: two sets (one emitted
+ * while the other is hashed) of 8 records per thread, up to 3 times that
+ * with 2-8 threads and no codec (2 threads, 1 MiB records, no codec:
+ * 96 MiB).  Smaller writes are always correct, only slower: records are
+ * batched within one write, never across writes.  Call it after the
+ * settings.  Cannot fail (NULL: 8 MiB).  Read-only. */
+VMS_API size_t vms_encoder_write_hint(const vms_encoder *enc);
 /** Writes the END record.  After it only vms_encoder_free is allowed.
  * Errors: the sticky errors of vms_encoder_write, VMS_E_STATE when called
  * twice.  Per object. */

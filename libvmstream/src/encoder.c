@@ -331,6 +331,30 @@ static int emit(vms_encoder *e, const void *buf, size_t len)
     return VMS_OK;
 }
 
+/* Slot sets and records per set for the current settings. */
+static size_t set_count(const vms_encoder *e)
+{
+    return e->threads > 1 ? 2 : 1;
+}
+static size_t set_slots(const vms_encoder *e)
+{
+    /* Deeper sets only without a codec: with one, the compress phase
+     * dominates and balances itself, and every extra slot holds a
+     * compression buffer (measured: zstd 2T fell from 1.1 to 0.85 GB/s). */
+    size_t depth = set_count(e) > 1 && e->codec == VMS_CODEC_NONE
+                       ? VMS_ENC_SET_MAX / ((size_t)VMS_LANES * e->threads)
+                       : 1;
+    depth = depth < 1 ? 1 : depth > VMS_ENC_DEPTH ? VMS_ENC_DEPTH : depth;
+    return (size_t)VMS_LANES * e->threads * depth;
+}
+
+size_t vms_encoder_write_hint(const vms_encoder *e)
+{
+    if (!e)
+        return (size_t)VMS_LANES * DEFAULT_RECORD_SIZE;
+    return set_count(e) * set_slots(e) * e->record_size;
+}
+
 /* Allocates the batch: slots, their scratch buffers, one compressor per
  * thread, and the worker pool. */
 static int alloc_batch(vms_encoder *e)
@@ -338,15 +362,8 @@ static int alloc_batch(vms_encoder *e)
     const size_t pages = (e->record_size + VMS_PAGE - 1) / VMS_PAGE;
     e->map_max = (size_t)vms_pad8((pages + 7) / 8);
     e->fill_max = (size_t)vms_pad8(pages);
-    e->nsets = e->threads > 1 ? 2 : 1;
-    /* Deeper sets only without a codec: with one, the compress phase
-     * dominates and balances itself, and every extra slot holds a
-     * compression buffer (measured: zstd 2T fell from 1.1 to 0.85 GB/s). */
-    size_t depth = e->nsets > 1 && e->codec == VMS_CODEC_NONE
-                       ? VMS_ENC_SET_MAX / ((size_t)VMS_LANES * e->threads)
-                       : 1;
-    depth = depth < 1 ? 1 : depth > VMS_ENC_DEPTH ? VMS_ENC_DEPTH : depth;
-    e->nslots = (size_t)VMS_LANES * e->threads * depth;
+    e->nsets = set_count(e);
+    e->nslots = set_slots(e);
     e->slots = vms_calloc(&e->mem, sizeof *e->slots * e->nslots * e->nsets);
     e->cctx = vms_calloc(&e->mem, sizeof *e->cctx * e->threads);
     e->jobs = vms_calloc(&e->mem, sizeof *e->jobs * e->nsets);
