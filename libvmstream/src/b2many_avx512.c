@@ -65,43 +65,12 @@ B2_AVX512_INLINE void transpose8(vec out[8], const vec r[8])
 #define ROR16(x) _mm512_ror_epi64((x), 16)
 #define ROR63(x) _mm512_ror_epi64((x), 63)
 
-/* The G function on eight lanes at once.  The message word is added
- * before b, which keeps it off the critical path. */
-#define B2_G(a, b, c, d, x, y)                                                 \
-    do {                                                                       \
-        a = vadd(vadd(a, x), b);                                               \
-        d = ROR32(vxor(d, a));                                                 \
-        c = vadd(c, d);                                                        \
-        b = ROR24(vxor(b, c));                                                 \
-        a = vadd(vadd(a, y), b);                                               \
-        d = ROR16(vxor(d, a));                                                 \
-        c = vadd(c, d);                                                        \
-        b = ROR63(vxor(b, c));                                                 \
-    } while (0)
-
-/* One round; the sixteen arguments are the round's message permutation. */
-#define B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,   \
-                 s14, s15)                                                     \
-    do {                                                                       \
-        B2_G(v0, v4, v8, v12, m[s0], m[s1]);                                   \
-        B2_G(v1, v5, v9, v13, m[s2], m[s3]);                                   \
-        B2_G(v2, v6, v10, v14, m[s4], m[s5]);                                  \
-        B2_G(v3, v7, v11, v15, m[s6], m[s7]);                                  \
-        B2_G(v0, v5, v10, v15, m[s8], m[s9]);                                  \
-        B2_G(v1, v6, v11, v12, m[s10], m[s11]);                                \
-        B2_G(v2, v7, v8, v13, m[s12], m[s13]);                                 \
-        B2_G(v3, v4, v9, v14, m[s14], m[s15]);                                 \
-    } while (0)
-
-/* Compresses block (blk[j] + off) of each lane into hv[0..8) (the chaining
- * values, word k of every lane in hv[k]); tv and fv are the counters and
- * final flags. */
-B2_AVX512_INLINE void b2_compress_x(vec hv[8], const uint8_t *const blk[8], size_t off,
-                                vec tv, vec fv)
+/* m[k] = word k of block (blk[j] + off) of every lane j.  Fully unrolled:
+ * gcc peels these loops only at -O3, and the kernel loses a third of its
+ * speed at -O2 without it (doc/PERFORMANCE.md). */
+B2_AVX512_INLINE void b2_load_msg(vec m[16], const uint8_t *const blk[8], size_t off)
 {
-    vec m[16], r[8];
-    /* Fully unrolled: gcc peels these loops only at -O3, and the kernel
-     * loses a third of its speed at -O2 without it (doc/PERFORMANCE.md). */
+    vec r[8];
 #pragma GCC unroll 2
     for (int half = 0; half < 2; half++) {
 #pragma GCC unroll 8
@@ -109,74 +78,14 @@ B2_AVX512_INLINE void b2_compress_x(vec hv[8], const uint8_t *const blk[8], size
             r[j] = loadu(blk[j] + off + 64 * half);
         transpose8(&m[8 * half], r);
     }
-
-    vec v0 = hv[0], v1 = hv[1], v2 = hv[2], v3 = hv[3];
-    vec v4 = hv[4], v5 = hv[5], v6 = hv[6], v7 = hv[7];
-    vec v8 = set1(UINT64_C(0x6a09e667f3bcc908));
-    vec v9 = set1(UINT64_C(0xbb67ae8584caa73b));
-    vec v10 = set1(UINT64_C(0x3c6ef372fe94f82b));
-    vec v11 = set1(UINT64_C(0xa54ff53a5f1d36f1));
-    vec v12 = vxor(set1(UINT64_C(0x510e527fade682d1)), tv);
-    vec v13 = set1(UINT64_C(0x9b05688c2b3e6c1f)); /* counter high word: 0 */
-    vec v14 = vxor(set1(UINT64_C(0x1f83d9abfb41bd6b)), fv);
-    vec v15 = set1(UINT64_C(0x5be0cd19137e2179));
-
-    B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
-    B2_ROUND(11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4);
-    B2_ROUND(7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8);
-    B2_ROUND(9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13);
-    B2_ROUND(2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9);
-    B2_ROUND(12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11);
-    B2_ROUND(13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10);
-    B2_ROUND(6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5);
-    B2_ROUND(10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0);
-    B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
-
-    hv[0] = vxor(hv[0], vxor(v0, v8));
-    hv[1] = vxor(hv[1], vxor(v1, v9));
-    hv[2] = vxor(hv[2], vxor(v2, v10));
-    hv[3] = vxor(hv[3], vxor(v3, v11));
-    hv[4] = vxor(hv[4], vxor(v4, v12));
-    hv[5] = vxor(hv[5], vxor(v5, v13));
-    hv[6] = vxor(hv[6], vxor(v6, v14));
-    hv[7] = vxor(hv[7], vxor(v7, v15));
 }
 
-B2_AVX512 void vms_b2_kernel_avx512(uint64_t h[8 * 8], const uint8_t *const blk[8],
-                                const uint64_t t[8], const uint64_t f[8])
-{
-    vec hv[8];
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++)
-        hv[k] = loadu(h + 8 * k);
-    b2_compress_x(hv, blk, 0, loadu(t), loadu(f));
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++)
-        storeu(h + 8 * k, hv[k]);
-}
-
-/* nblk consecutive full blocks of every lane, none of them final: block i
- * of lane j is blk[j] + 128 * i, with counter t[j] + 128 * i.  The chaining
- * values stay in registers from one block to the next. */
-B2_AVX512 void vms_b2_run_avx512(uint64_t h[8 * 8], const uint8_t *const blk[8],
-                             size_t nblk, const uint64_t t[8])
-{
-    vec hv[8];
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++)
-        hv[k] = loadu(h + 8 * k);
-    vec tv = loadu(t);
-    const vec step = set1(VMS_B2_BLOCKBYTES), zero = set1(0);
-    for (size_t i = 0; i < nblk; i++) {
-        b2_compress_x(hv, blk, VMS_B2_BLOCKBYTES * i, tv, zero);
-        tv = vadd(tv, step);
-    }
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++)
-        storeu(h + 8 * k, hv[k]);
-}
+#define B2_W 8
+#define B2_INLINE B2_AVX512_INLINE
+#define B2_TARGET B2_AVX512
+#define B2_KERNEL_NAME vms_b2_kernel_avx512
+#define B2_RUN_NAME vms_b2_run_avx512
+#include "b2many_lanes.h"
 
 #else
 /* Not x86-64: nothing to build (keeps the translation unit non-empty). */

@@ -1,0 +1,126 @@
+/* b2many_lanes.h - the lane-parallel BLAKE2b compression shared by
+ * b2many_avx2.c and b2many_avx512.c (private; included once by each, never
+ * by anything else).  Written from RFC 7693: register v_i holds state word i
+ * of every lane, so the G function runs unchanged on vectors and no lane
+ * ever talks to another.
+ *
+ * The including file defines, for its register width:
+ *   B2_W            lanes per register (4 or 8)
+ *   B2_INLINE       "static inline" with its target attribute, always_inline
+ *   B2_TARGET       its target attribute, for the two exported functions
+ *   B2_KERNEL_NAME, B2_RUN_NAME   the exported functions' names
+ *   vec, vadd, vxor, set1, loadu, storeu, ROR32, ROR24, ROR16, ROR63
+ *   b2_load_msg(m, blk, off)      the 16 message words of block (blk[j] +
+ *                                 off) of every lane j, transposed: m[k] =
+ *                                 word k of every lane */
+#ifndef VMS_B2MANY_LANES_H
+#define VMS_B2MANY_LANES_H
+
+/* The G function on every lane at once.  The message word is added before
+ * b, which keeps it off the critical path. */
+#define B2_G(a, b, c, d, x, y)                                                 \
+    do {                                                                       \
+        a = vadd(vadd(a, x), b);                                               \
+        d = ROR32(vxor(d, a));                                                 \
+        c = vadd(c, d);                                                        \
+        b = ROR24(vxor(b, c));                                                 \
+        a = vadd(vadd(a, y), b);                                               \
+        d = ROR16(vxor(d, a));                                                 \
+        c = vadd(c, d);                                                        \
+        b = ROR63(vxor(b, c));                                                 \
+    } while (0)
+
+/* One round; the sixteen arguments are the round's message permutation. */
+#define B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,   \
+                 s14, s15)                                                     \
+    do {                                                                       \
+        B2_G(v0, v4, v8, v12, m[s0], m[s1]);                                   \
+        B2_G(v1, v5, v9, v13, m[s2], m[s3]);                                   \
+        B2_G(v2, v6, v10, v14, m[s4], m[s5]);                                  \
+        B2_G(v3, v7, v11, v15, m[s6], m[s7]);                                  \
+        B2_G(v0, v5, v10, v15, m[s8], m[s9]);                                  \
+        B2_G(v1, v6, v11, v12, m[s10], m[s11]);                                \
+        B2_G(v2, v7, v8, v13, m[s12], m[s13]);                                 \
+        B2_G(v3, v4, v9, v14, m[s14], m[s15]);                                 \
+    } while (0)
+
+/* Compresses block (blk[j] + off) of each lane into hv[0..8) (the chaining
+ * values, word k of every lane in hv[k]); tv and fv are the counters and
+ * final flags. */
+B2_INLINE void b2_compress_x(vec hv[8], const uint8_t *const blk[B2_W], size_t off,
+                             vec tv, vec fv)
+{
+    vec m[16];
+    b2_load_msg(m, blk, off);
+
+    vec v0 = hv[0], v1 = hv[1], v2 = hv[2], v3 = hv[3];
+    vec v4 = hv[4], v5 = hv[5], v6 = hv[6], v7 = hv[7];
+    vec v8 = set1(UINT64_C(0x6a09e667f3bcc908));
+    vec v9 = set1(UINT64_C(0xbb67ae8584caa73b));
+    vec v10 = set1(UINT64_C(0x3c6ef372fe94f82b));
+    vec v11 = set1(UINT64_C(0xa54ff53a5f1d36f1));
+    vec v12 = vxor(set1(UINT64_C(0x510e527fade682d1)), tv);
+    vec v13 = set1(UINT64_C(0x9b05688c2b3e6c1f)); /* counter high word: 0 */
+    vec v14 = vxor(set1(UINT64_C(0x1f83d9abfb41bd6b)), fv);
+    vec v15 = set1(UINT64_C(0x5be0cd19137e2179));
+
+    B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+    B2_ROUND(11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4);
+    B2_ROUND(7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8);
+    B2_ROUND(9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13);
+    B2_ROUND(2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9);
+    B2_ROUND(12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11);
+    B2_ROUND(13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10);
+    B2_ROUND(6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5);
+    B2_ROUND(10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0);
+    B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+
+    hv[0] = vxor(hv[0], vxor(v0, v8));
+    hv[1] = vxor(hv[1], vxor(v1, v9));
+    hv[2] = vxor(hv[2], vxor(v2, v10));
+    hv[3] = vxor(hv[3], vxor(v3, v11));
+    hv[4] = vxor(hv[4], vxor(v4, v12));
+    hv[5] = vxor(hv[5], vxor(v5, v13));
+    hv[6] = vxor(hv[6], vxor(v6, v14));
+    hv[7] = vxor(hv[7], vxor(v7, v15));
+}
+
+/* One block of every lane (b2many.h: h transposed, word k of lane j at
+ * h[k * W + j]; t the counters, f the final flags). */
+B2_TARGET void B2_KERNEL_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_W],
+                              const uint64_t t[B2_W], const uint64_t f[B2_W])
+{
+    vec hv[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        hv[k] = loadu(h + B2_W * k);
+    b2_compress_x(hv, blk, 0, loadu(t), loadu(f));
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        storeu(h + B2_W * k, hv[k]);
+}
+
+/* nblk consecutive full blocks of every lane, none of them final: block i
+ * of lane j is blk[j] + 128 * i, with counter t[j] + 128 * i.  The chaining
+ * values stay in registers from one block to the next. */
+B2_TARGET void B2_RUN_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_W],
+                           size_t nblk, const uint64_t t[B2_W])
+{
+    vec hv[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        hv[k] = loadu(h + B2_W * k);
+    vec tv = loadu(t);
+    const vec step = set1(VMS_B2_BLOCKBYTES), zero = set1(0);
+    for (size_t i = 0; i < nblk; i++) {
+        b2_compress_x(hv, blk, VMS_B2_BLOCKBYTES * i, tv, zero);
+        tv = vadd(tv, step);
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        storeu(h + B2_W * k, hv[k]);
+}
+
+#endif
