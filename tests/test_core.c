@@ -1122,6 +1122,19 @@ static tu_result decode_threads(const tu_stream *s, unsigned threads, size_t ste
     return decode_threads_lim(s, threads, step, 0);
 }
 
+/* r failed exactly as ref did: code, place, message, and what it delivered. */
+static void assert_same_failure(const tu_result *r, const tu_result *ref, const char *what)
+{
+    cr_assert_eq(r->rc, ref->rc, "%s: %s", what, r->msg);
+    cr_assert_eq(r->err_record, ref->err_record, "%s", what);
+    cr_assert_eq(r->offset, ref->offset, "%s", what);
+    cr_assert_str_eq(r->msg, ref->msg, "%s", what);
+    cr_assert_eq(r->records, ref->records, "%s", what);
+    cr_assert_eq(r->len, ref->len, "%s", what);
+    cr_assert(r->len == 0 || memcmp(r->data, ref->data, r->len) == 0, "%s", what);
+    cr_assert_eq(r->commits, 0, "%s", what);
+}
+
 Test(batch, parallel_unpack_same_outcome_as_one_thread)
 {
     const size_t n = 40u << 16; /* 40 records of 64 KiB */
@@ -1176,14 +1189,9 @@ Test(batch, parallel_unpack_same_outcome_as_one_thread)
             for (unsigned t = 2; t <= 4; t++)
                 for (size_t q = 0; q < 3; q++) {
                     tu_result r = decode_threads(&bad, t, steps[q]);
-                    cr_assert_eq(r.rc, ref.rc, "%u threads, step %zu: %s", t, steps[q], r.msg);
-                    cr_assert_eq(r.err_record, ref.err_record);
-                    cr_assert_eq(r.offset, ref.offset);
-                    cr_assert_str_eq(r.msg, ref.msg);
-                    cr_assert_eq(r.records, ref.records);
-                    cr_assert_eq(r.len, ref.len);
-                    cr_assert(r.len == 0 || memcmp(r.data, ref.data, r.len) == 0);
-                    cr_assert_eq(r.commits, 0);
+                    char what[64];
+                    snprintf(what, sizeof what, "%u threads, step %zu", t, steps[q]);
+                    assert_same_failure(&r, &ref, what);
                     tu_result_free(&r);
                 }
             tu_result_free(&ref);
@@ -1275,15 +1283,10 @@ Test(batch, worker_failure_redone_on_the_decoders_own_codec)
         cr_assert_eq(ref.commits, 0);
         for (unsigned t = 2; t <= 4; t++) {
             tu_result r = decode_threads_lim(&s, t, SIZE_MAX, lim);
-            cr_assert_eq(r.rc, ref.rc, "record %zu, %u threads, limit %llu: %s", bad, t,
-                         (unsigned long long)lim, r.msg);
-            cr_assert_eq(r.err_record, ref.err_record);
-            cr_assert_eq(r.offset, ref.offset);
-            cr_assert_str_eq(r.msg, ref.msg);
-            cr_assert_eq(r.records, ref.records);
-            cr_assert_eq(r.len, ref.len);
-            cr_assert(r.len == 0 || memcmp(r.data, ref.data, r.len) == 0);
-            cr_assert_eq(r.commits, 0);
+            char what[80];
+            snprintf(what, sizeof what, "record %zu, %u threads, limit %llu", bad, t,
+                     (unsigned long long)lim);
+            assert_same_failure(&r, &ref, what);
             tu_result_free(&r);
         }
         tu_result_free(&ref);
