@@ -615,8 +615,8 @@ VMS_API vms_status vms_encoder_write(vms_encoder *enc, uint32_t section,
  * slot sets x records per set x record size, for the current record size,
  * threads and codec.  1 thread: 8 records; more: two sets (one emitted
  * while the other is hashed) of 8 records per thread, up to 3 times that
- * with 2-8 threads and no codec (2 threads, 1 MiB records, no codec:
- * 96 MiB).  Smaller writes are always correct, only slower: records are
+ * with 2-8 threads and no codec but at most 64 records a set (2 threads,
+ * 1 MiB records, no codec: 96 MiB).  Smaller writes are always correct, only slower: records are
  * batched within one write, never across writes.  Call it after the
  * settings.  Cannot fail (NULL: 8 MiB).  Read-only. */
 VMS_API size_t vms_encoder_write_hint(const vms_encoder *enc);
