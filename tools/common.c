@@ -382,11 +382,11 @@ int tmpfile_create_beside(cli_tmpfile *t, const char *final_path)
     t->path = NULL;
     t->special = false;
     struct stat st;
-    if (stat(final_path, &st) == 0 && S_ISDIR(st.st_mode)) {
-        cli_error("output '%s' names a directory, not a file", final_path);
-        return EXIT_USAGE;
-    }
     if (stat(final_path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            cli_error("output '%s' names a directory, not a file", final_path);
+            return EXIT_USAGE;
+        }
         /* A device or FIFO: renaming over it would replace it. */
         int rc = tmpfile_create_anonymous(t);
         t->special = rc == EXIT_OK;

@@ -30,31 +30,13 @@ static inline uint64_t b2_ror(uint64_t x, unsigned n)
 }
 
 /* ---- scalar compression -------------------------------------------------- */
-#define B2_G(a, b, c, d, x, y)                                                 \
-    do {                                                                       \
-        a = a + b + (x);                                                       \
-        d = b2_ror(d ^ a, 32);                                                 \
-        c = c + d;                                                             \
-        b = b2_ror(b ^ c, 24);                                                 \
-        a = a + b + (y);                                                       \
-        d = b2_ror(d ^ a, 16);                                                 \
-        c = c + d;                                                             \
-        b = b2_ror(b ^ c, 63);                                                 \
-    } while (0)
-
-/* One round; the sixteen arguments are the round's message permutation. */
-#define B2_ROUND(s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13,   \
-                 s14, s15)                                                     \
-    do {                                                                       \
-        B2_G(v0, v4, v8, v12, m[s0], m[s1]);                                   \
-        B2_G(v1, v5, v9, v13, m[s2], m[s3]);                                   \
-        B2_G(v2, v6, v10, v14, m[s4], m[s5]);                                  \
-        B2_G(v3, v7, v11, v15, m[s6], m[s7]);                                  \
-        B2_G(v0, v5, v10, v15, m[s8], m[s9]);                                  \
-        B2_G(v1, v6, v11, v12, m[s10], m[s11]);                                \
-        B2_G(v2, v7, v8, v13, m[s12], m[s13]);                                 \
-        B2_G(v3, v4, v9, v14, m[s14], m[s15]);                                 \
-    } while (0)
+#define vadd(a, b) ((a) + (b))
+#define vxor(a, b) ((a) ^ (b))
+#define ROR32(x) b2_ror((x), 32)
+#define ROR24(x) b2_ror((x), 24)
+#define ROR16(x) b2_ror((x), 16)
+#define ROR63(x) b2_ror((x), 63)
+#include "b2many_rounds.h"
 
 static void b2_compress(uint64_t h[8], const uint8_t block[VMS_B2_BLOCKBYTES],
                         uint64_t t0, uint64_t t1, uint64_t f0)
@@ -69,18 +51,7 @@ static void b2_compress(uint64_t h[8], const uint8_t block[VMS_B2_BLOCKBYTES],
     uint64_t v12 = b2_iv[4] ^ t0, v13 = b2_iv[5] ^ t1;
     uint64_t v14 = b2_iv[6] ^ f0, v15 = b2_iv[7];
 
-    B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
-    B2_ROUND(11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4);
-    B2_ROUND(7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8);
-    B2_ROUND(9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13);
-    B2_ROUND(2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9);
-    B2_ROUND(12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11);
-    B2_ROUND(13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10);
-    B2_ROUND(6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5);
-    B2_ROUND(10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0);
-    B2_ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    B2_ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3);
+    B2_ROUNDS();
 
     h[0] ^= v0 ^ v8;
     h[1] ^= v1 ^ v9;
@@ -92,8 +63,12 @@ static void b2_compress(uint64_t h[8], const uint8_t block[VMS_B2_BLOCKBYTES],
     h[7] ^= v7 ^ v15;
 }
 
-#undef B2_ROUND
-#undef B2_G
+#undef vadd
+#undef vxor
+#undef ROR32
+#undef ROR24
+#undef ROR16
+#undef ROR63
 
 /* Word 0 of the initial chaining value: IV[0] ^ parameter block word 0
  * (digest length, key length, fanout 1, depth 1). */

@@ -2,9 +2,10 @@
  *
  * Records are produced in batches: the state given to one
  * vms_encoder_write() call is cut into records, up to VMS_LANES per thread
- * at a time (times VMS_ENC_DEPTH with workers and no codec); each record is page-mapped and compressed (in parallel
- * when there are workers), then all of the batch's checksums are computed at
- * once in SIMD lanes (b2many.c), then the records are emitted in order.  With
+ * at a time (up to VMS_ENC_DEPTH times that with workers and no codec);
+ * each record is page-mapped and compressed (in parallel when there are
+ * workers), then all of the batch's checksums are computed at once in SIMD
+ * lanes (b2many.c), then the records are emitted in order.  With
  * workers there are two sets of slots, pipelined: while the caller's thread
  * emits one batch to the sink (which is serial), the workers prepare and
  * hash the next, and the caller's thread joins them when its emit is done.
@@ -352,7 +353,9 @@ size_t vms_encoder_write_hint(const vms_encoder *e)
 {
     if (!e)
         return (size_t)VMS_LANES * DEFAULT_RECORD_SIZE;
-    return set_count(e) * set_slots(e) * e->record_size;
+    /* at most 2 x 512 slots of 64 MiB: saturates only where size_t is 32 bits */
+    const size_t slots = set_count(e) * set_slots(e);
+    return e->record_size > SIZE_MAX / slots ? SIZE_MAX : slots * e->record_size;
 }
 
 /* Allocates the batch: slots, their scratch buffers, one compressor per
