@@ -513,7 +513,7 @@ static void lim_kernel(void *vc, int tid, int nt)
     for (size_t g = a; g < b; g++) {
         size_t k = 0;
         for (size_t i = g * LANES; i < nrec && k < LANES; i++, k++)
-            ln[k] = (vms_b2_lane){NULL, 0, c->src + i * c->rec, c->rec, out[k]};
+            ln[k] = (vms_b2_lane){NULL, 0, c->src + i * c->rec, c->rec, out[k], NULL};
         vms_b2_many(ln, k, 32, NULL, 0, c->path);
         g_sink += out[0][0];
     }
@@ -644,7 +644,7 @@ static void check_kernel(void)
         vms_b2_lane ln[LANES];
         for (int k = 0; k < LANES; k++) {
             size_t len = MIB - (size_t)k * 77; /* mixed lengths */
-            ln[k] = (vms_b2_lane){NULL, 0, g_rnd + (size_t)k * MIB, len, out[k]};
+            ln[k] = (vms_b2_lane){NULL, 0, g_rnd + (size_t)k * MIB, len, out[k], NULL};
         }
         vms_b2_many(ln, LANES, 32, NULL, 0, (vms_b2_path)p);
         for (int k = 0; k < LANES; k++) {
@@ -792,6 +792,7 @@ typedef struct lib_cfg {
     int elide;
     size_t ckpt;      /* Ed25519 checkpoint interval, 0 = library default */
     int discard;      /* sink counts bytes only */
+    int lend;         /* output-buffer mode: the stream buffer is lent to the encoder */
     int verify;       /* decode compares every delivered byte with src */
     uint8_t *out;     /* stream buffer (NULL = g_out) */
     size_t out_cap;
@@ -800,11 +801,29 @@ typedef struct lib_cfg {
 typedef struct mem_sink {
     uint8_t *buf;
     size_t cap, len;
+    uint8_t *lent; /* lent to the encoder (output-buffer mode), not yet committed */
 } mem_sink;
+
+/* Output-buffer mode: lends the place right after the stream so far. */
+static void *lend_mem(void *ctx, size_t max_len)
+{
+    mem_sink *s = ctx;
+    if (max_len > s->cap - s->len)
+        return NULL;
+    s->lent = s->buf + s->len;
+    return s->lent;
+}
 
 static int sink_mem(void *ctx, const void *buf, size_t len)
 {
     mem_sink *s = ctx;
+    if (s->lent) { /* the commit of a lent region: the bytes are in place */
+        if (buf != s->lent)
+            return -1;
+        s->lent = NULL;
+        s->len += len;
+        return 0;
+    }
     if (len > s->cap - s->len)
         return -1;
     memcpy(s->buf + s->len, buf, len);
@@ -869,8 +888,10 @@ static void encode_into(const lib_cfg *c, vms_encoder *e)
 /* Encodes into g_out (or a discarding sink); returns the stream length. */
 static size_t do_encode(const lib_cfg *c)
 {
-    mem_sink s = {c->out ? c->out : g_out, c->out ? c->out_cap : g_out_cap, 0};
+    mem_sink s = {.buf = c->out ? c->out : g_out, .cap = c->out ? c->out_cap : g_out_cap};
     vms_encoder *e = make_encoder(c, c->discard ? sink_discard : sink_mem, &s);
+    if (c->lend)
+        check_enc(e, vms_encoder_set_output_buffer(e, lend_mem, &s), "set_output_buffer");
     encode_into(c, e);
     vms_encoder_free(e);
     return s.len;
@@ -1083,6 +1104,15 @@ static void run_library(void)
                 hash_limits(e, MIB, 1);
                 set_limit2(e, "libb2");
                 print_row(e);
+                /* The same stream in output-buffer mode: the encoder copies
+                 * each payload into g_out while it hashes it. */
+                c.discard = 0;
+                c.lend = 1;
+                lib_pair("library", c, " lent-buffer", &e, NULL);
+                hash_limits(e, MIB, 1);
+                set_limit2(e, "libb2");
+                print_row(e);
+                c.lend = 0;
             }
             if (m == M_SUM && src == g_dev) {
                 /* Without page elision: no page-map gather / expansion, all
@@ -1279,7 +1309,7 @@ typedef struct pratio {
     double med, min, max;
 } pratio;
 
-static pratio g_pr[32];
+static pratio g_pr[48];
 static size_t g_npr;
 
 static void run_paired(void)
@@ -1308,8 +1338,10 @@ static void run_paired(void)
                           .record = MIB, .feed = FEED_PIECE, .elide = 1, .out = r1, .out_cap = R};
     lib_job e1 = {.cfg = base}, ed = {.cfg = base}, d1 = {.cfg = base}, e2 = {.cfg = base},
             d2 = {.cfg = base}, d1b = {.cfg = base}, d2b = {.cfg = base}, ed2 = {.cfg = base},
-            d1h = {.cfg = base}, d2h = {.cfg = base};
+            d1h = {.cfg = base}, d2h = {.cfg = base}, el1 = {.cfg = base}, el2 = {.cfg = base};
     ed.cfg.discard = ed2.cfg.discard = 1;
+    el1.cfg.lend = el2.cfg.lend = 1;
+    el2.cfg.threads = 2;
     e2.cfg.threads = d2.cfg.threads = d2b.cfg.threads = ed2.cfg.threads = d2h.cfg.threads = 2;
     d1b.cfg.feed = d2b.cfg.feed = 32 * MIB;
     d1h.cfg.feed = d2h.cfg.feed = 0; /* vms_decoder_feed_hint() */
@@ -1325,7 +1357,8 @@ static void run_paired(void)
     zb.mode = M_ZSTD;
     zb.out = r2;
     lib_job ze1 = {.cfg = zb}, zd1 = {.cfg = zb}, ze2 = {.cfg = zb}, zd2 = {.cfg = zb},
-            zd2h = {.cfg = zb};
+            zd2h = {.cfg = zb}, zel1 = {.cfg = zb};
+    zel1.cfg.lend = 1;
     ze2.cfg.threads = zd2.cfg.threads = zd2h.cfg.threads = 2;
     zd2h.cfg.feed = 0;
 #endif
@@ -1341,7 +1374,7 @@ static void run_paired(void)
     lbase.out_cap = zR;
     lib_job le1 = {.cfg = lbase}, ld1 = {.cfg = lbase};
 
-    pitem it[32];
+    pitem it[48];
     int n = 0;
 #define ITEM(nm, f, c, b) (snprintf(it[n].name, sizeof it[n].name, "%s", nm), it[n].fn = (f), \
                            it[n].ctx = (c), it[n].bytes = (double)(b), n++)
@@ -1350,9 +1383,11 @@ static void run_paired(void)
     const int I_K2 = ITEM("kernel 2T", lim_run, &k2, sub);
     const int I_E1 = ITEM("encode checksum rnd 1T", enc_job, &e1, sub);
     const int I_ED = ITEM("encode checksum rnd 1T discard-sink", enc_job, &ed, sub);
+    const int I_EL1 = ITEM("encode checksum rnd 1T lent-buffer", enc_job, &el1, sub);
     const int I_D1 = ITEM("decode checksum rnd 1T", dec_job, &d1, sub);
     const int I_E2 = ITEM("encode checksum rnd 2T", enc_job, &e2, sub);
     const int I_ED2 = ITEM("encode checksum rnd 2T discard-sink", enc_job, &ed2, sub);
+    const int I_EL2 = ITEM("encode checksum rnd 2T lent-buffer", enc_job, &el2, sub);
     const int I_D2 = ITEM("decode checksum rnd 2T", dec_job, &d2, sub);
     const int I_D1B = ITEM("decode checksum rnd 1T feed 32M", dec_job, &d1b, sub);
     const int I_D2B = ITEM("decode checksum rnd 2T feed 32M", dec_job, &d2b, sub);
@@ -1364,6 +1399,7 @@ static void run_paired(void)
     const int I_ZC2 = ITEM("zstd1-compress dev 2T", lim_run, &zc2, sub);
     const int I_ZD2L = ITEM("zstd1-decompress dev 2T", lim_run, &zd2l, sub);
     const int I_ZE1 = ITEM("encode zstd dev 1T", enc_job, &ze1, sub);
+    const int I_ZEL1 = ITEM("encode zstd dev 1T lent-buffer", enc_job, &zel1, sub);
     const int I_ZD1 = ITEM("decode zstd dev 1T", dec_job, &zd1, sub);
     const int I_ZE2 = ITEM("encode zstd dev 2T", enc_job, &ze2, sub);
     const int I_ZD2 = ITEM("decode zstd dev 2T", dec_job, &zd2, sub);
@@ -1392,6 +1428,23 @@ static void run_paired(void)
                 streams[k][m]->slen = ej->slen;
     }
     d2b.slen = e1.slen;
+    /* Output-buffer mode must give the bytes of the sink path. */
+    {
+        lib_job *lent[][2] = {{&e1, &el1}, {&e1, &el2},
+#ifdef BENCH_HAVE_ZSTD
+                              {&ze1, &zel1},
+#endif
+        };
+        uint8_t *tmp = xmalloc(R);
+        for (size_t k = 0; k < sizeof lent / sizeof lent[0]; k++) {
+            lib_cfg v = lent[k][1]->cfg;
+            v.out = tmp;
+            size_t len = do_encode(&v);
+            if (len != lent[k][0]->slen || memcmp(tmp, lent[k][0]->cfg.out, len) != 0)
+                die("paired: output-buffer mode gave other bytes than the sink");
+        }
+        free(tmp);
+    }
 
     const int rounds = g_reps < 3 ? 3 : g_reps;
     for (int r = 0; r < rounds; r++)
@@ -1429,15 +1482,19 @@ static void run_paired(void)
         {"checksummed verify 1T >= 4x libb2 (2x with AVX2 only)", I_D1, I_LB2, hashgoal},
         {"checksummed encode 1T within 10% of the raw kernel", I_E1, I_K1, 0.9},
         {"checksummed encode 1T, discarding sink, within 10% of the raw kernel", I_ED, I_K1, 0.9},
+        {"checksummed encode 1T, output-buffer mode, >= 4x libb2 (2x with AVX2 only)", I_EL1, I_LB2, hashgoal},
+        {"checksummed encode 1T, output-buffer mode, within 10% of the raw kernel", I_EL1, I_K1, 0.9},
         {"checksummed verify 1T within 10% of the raw kernel", I_D1, I_K1, 0.9},
         {"threads: checksummed encode 2T / 1T", I_E2, I_E1, 1.8},
         {"threads: checksummed encode 2T / 1T, discarding sink", I_ED2, I_ED, 1.8},
+        {"threads: checksummed encode 2T / 1T, output-buffer mode", I_EL2, I_EL1, 1.8},
         {"threads: checksummed verify 2T / 1T (8 MiB feeds)", I_D2, I_D1, 1.8},
         {"threads: checksummed verify 2T / 1T (32 MiB feeds)", I_D2B, I_D1B, 1.8},
         {"threads: checksummed verify 2T / 1T (feeds of vms_decoder_feed_hint)", I_D2H, I_D1H, 1.8},
         {"threads: raw kernel 2T / 1T (what this host gives now)", I_K2, I_K1, 1.8},
 #ifdef BENCH_HAVE_ZSTD
         {"zstd encode 1T >= 90% of raw zstd 1 compress", I_ZE1, I_ZC, 0.9},
+        {"zstd encode 1T, output-buffer mode, >= 90% of raw zstd 1 compress", I_ZEL1, I_ZC, 0.9},
         {"zstd decode 1T >= 90% of raw zstd decompress", I_ZD1, I_ZD, 0.9},
         {"threads: zstd encode 2T / 1T", I_ZE2, I_ZE1, 1.8},
         {"threads: zstd decode 2T / 1T", I_ZD2, I_ZD1, 1.8},

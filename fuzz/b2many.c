@@ -2,7 +2,9 @@
  * (libvmstream/src/b2many.c) against libb2's blake2b() on random messages,
  * lengths, lane counts, keys and output lengths, on every path the CPU has.
  *
- * Input: byte 0 lane count (1..16), byte 1 outlen (1..64), byte 2 key
+ * Input: byte 0 lane count (1..16, low 4 bits) and copies (bits 4-5:
+ * none, every lane, odd lanes, even lanes copy their message while it is
+ * hashed; vms_b2_lane.copy), byte 1 outlen (1..64), byte 2 key
  * length (0..64), byte 3 bit i = lane i has a 128-byte prefix block, then
  * 2 bytes per lane of length (0..4095, taken from the remaining data, which
  * is reused cyclically when short).  The rest is message material. */
@@ -23,6 +25,7 @@ int vmsfuzz_b2many(const uint8_t *data, size_t size)
     const size_t outlen = 1 + data[1] % 64;
     const size_t keylen = data[2] % 65;
     const unsigned pre_mask = data[3];
+    const unsigned copy_mode = (data[0] >> 4) & 3;
     size_t pos = 4;
     if (size < pos + 2 * lanes)
         return 0;
@@ -55,13 +58,31 @@ int vmsfuzz_b2many(const uint8_t *data, size_t size)
                          pre_len[i] + len[i], keylen) == 0,
                  "libb2 failed");
     const vms_b2_path best = vms_b2_best_path();
+    uint8_t *copy[MAX_LANES];
+    for (size_t i = 0; i < lanes; i++) {
+        const bool on = copy_mode == 1 || (copy_mode == 2 && i % 2) ||
+                        (copy_mode == 3 && i % 2 == 0);
+        copy[i] = on ? malloc(len[i] + 8) : NULL;
+    }
     for (int p = VMS_B2_PATH_PORTABLE; p <= (int)best; p++) {
         vms_b2_lane l[MAX_LANES];
         memset(got, 0xee, sizeof got);
-        for (size_t i = 0; i < lanes; i++)
-            l[i] = (vms_b2_lane){pre[i], pre_len[i], len[i] ? msg[i] : NULL, len[i], got[i]};
+        for (size_t i = 0; i < lanes; i++) {
+            if (copy[i])
+                memset(copy[i], 0xee, len[i] + 8);
+            l[i] = (vms_b2_lane){pre[i], pre_len[i], len[i] ? msg[i] : NULL, len[i], got[i],
+                                 copy[i]};
+        }
         vms_b2_many(l, lanes, outlen, keylen ? key : NULL, keylen, (vms_b2_path)p);
         for (size_t i = 0; i < lanes; i++) {
+            if (copy[i]) {
+                VF_CHECK(len[i] == 0 || memcmp(copy[i], msg[i], len[i]) == 0,
+                         "path %s lane %zu/%zu (len %zu): the copy differs from the message",
+                         vms_b2_path_name((vms_b2_path)p), i, lanes, len[i]);
+                for (size_t k = len[i]; k < len[i] + 8; k++)
+                    VF_CHECK(copy[i][k] == 0xee, "path %s wrote past the copy's end",
+                             vms_b2_path_name((vms_b2_path)p));
+            }
             VF_CHECK(memcmp(got[i], want[i], outlen) == 0,
                      "path %s lane %zu/%zu (pre %zu, len %zu, outlen %zu, keylen %zu) "
                      "differs from libb2",
@@ -84,6 +105,7 @@ int vmsfuzz_b2many(const uint8_t *data, size_t size)
         VF_CHECK(memcmp(out, want[i], outlen) == 0, "incremental lane %zu differs", i);
     }
     for (size_t i = 0; i < lanes; i++) {
+        free(copy[i]);
         free(pre[i]);
         free(msg[i]);
         free(whole[i]);

@@ -71,23 +71,65 @@ static int n_paths(void) { return (int)vms_b2_best_path() + 1; }
 #define GUARD 16
 #define GUARD_BYTE 0xA5
 
-/* Runs vms_b2_many on lanes[0..n) (whose out pointers are ignored) with the
- * given path cap and checks every digest against libb2, and that nothing is
- * written past outlen. */
+/* Which lanes copy their message (vms_b2_lane.copy) in check_batch. */
+enum copies { COPY_NONE, COPY_ALL, COPY_MIXED, COPY_KINDS };
+static const char *const copy_names[] = {"no copies", "every lane copies",
+                                         "lanes 0, 1, 2, 4, 5, 6, .. copy"};
+
+/* Runs vms_b2_many on lanes[0..n) (whose out and copy pointers are ignored)
+ * with the given path cap and checks every digest against libb2, and that
+ * nothing is written past outlen; once without copies, once with every lane
+ * copying its message, once with three lanes in four copying.  Each copy
+ * must equal its message, with nothing written past its end. */
+static void check_batch_copies(const vms_b2_lane *lanes_in, size_t n, size_t outlen,
+                               const uint8_t *key, size_t keylen, vms_b2_path path,
+                               const char *what, enum copies mode);
 static void check_batch(const vms_b2_lane *lanes_in, size_t n, size_t outlen,
                         const uint8_t *key, size_t keylen, vms_b2_path path,
                         const char *what)
 {
+    for (int m = 0; m < COPY_KINDS; m++)
+        check_batch_copies(lanes_in, n, outlen, key, keylen, path, what, (enum copies)m);
+}
+
+static void check_batch_copies(const vms_b2_lane *lanes_in, size_t n, size_t outlen,
+                               const uint8_t *key, size_t keylen, vms_b2_path path,
+                               const char *what, enum copies mode)
+{
     size_t stride = 64 + GUARD;
     uint8_t *outs = malloc(n * stride + 1);
     vms_b2_lane *lanes = malloc((n ? n : 1) * sizeof *lanes);
-    cr_assert(outs != NULL && lanes != NULL);
+    uint8_t **copies = calloc(n ? n : 1, sizeof *copies);
+    cr_assert(outs != NULL && lanes != NULL && copies != NULL);
     memset(outs, GUARD_BYTE, n * stride + 1);
     for (size_t i = 0; i < n; i++) {
         lanes[i] = lanes_in[i];
         lanes[i].out = outs + i * stride;
+        lanes[i].copy = NULL;
+        if (mode == COPY_ALL || (mode == COPY_MIXED && i % 4 != 3)) {
+            copies[i] = malloc(lanes[i].msg_len + GUARD);
+            cr_assert_not_null(copies[i]);
+            memset(copies[i], GUARD_BYTE, lanes[i].msg_len + GUARD);
+            lanes[i].copy = copies[i];
+        }
     }
     vms_b2_many(lanes, n, outlen, key, keylen, path);
+    for (size_t i = 0; i < n; i++) {
+        if (copies[i]) {
+            const size_t len = lanes[i].msg_len;
+            cr_assert(len == 0 || memcmp(copies[i], lanes[i].msg, len) == 0,
+                      "%s, %s: path %s, lane %zu of %zu (pre %zu, msg %zu): the "
+                      "copy differs from the message",
+                      what, copy_names[mode], vms_b2_path_name(path), i, n,
+                      lanes[i].pre_len, len);
+            for (size_t g = len; g < len + GUARD; g++)
+                cr_assert(copies[i][g] == GUARD_BYTE,
+                          "%s, %s: path %s lane %zu wrote byte %zu past its copy's "
+                          "%zu bytes",
+                          what, copy_names[mode], vms_b2_path_name(path), i, g, len);
+            free(copies[i]);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         uint8_t want[64];
         char hw[129], hg[129];
@@ -95,9 +137,9 @@ static void check_batch(const vms_b2_lane *lanes_in, size_t n, size_t outlen,
         if (memcmp(want, lanes[i].out, outlen) != 0) {
             hexstr(hw, want, outlen);
             hexstr(hg, lanes[i].out, outlen);
-            cr_assert_fail("%s: path %s, lane %zu of %zu (pre %zu, msg %zu, "
+            cr_assert_fail("%s, %s: path %s, lane %zu of %zu (pre %zu, msg %zu, "
                            "outlen %zu, keylen %zu):\n want %s\n got  %s",
-                           what, vms_b2_path_name(path), i, n,
+                           what, copy_names[mode], vms_b2_path_name(path), i, n,
                            lanes[i].pre_len, lanes[i].msg_len, outlen, keylen,
                            hw, hg);
         }
@@ -108,6 +150,7 @@ static void check_batch(const vms_b2_lane *lanes_in, size_t n, size_t outlen,
     }
     free(outs);
     free(lanes);
+    free(copies);
 }
 
 /* ---- dispatch ------------------------------------------------------------ */
@@ -176,7 +219,7 @@ static void check_kat(const uint8_t *msg, size_t len, const uint8_t *key,
             vms_b2_lane lanes[9];
             memset(got, 0, sizeof got);
             for (size_t i = 0; i < copies; i++)
-                lanes[i] = (vms_b2_lane){NULL, 0, msg, len, got[i]};
+                lanes[i] = (vms_b2_lane){NULL, 0, msg, len, got[i], NULL};
             vms_b2_many(lanes, copies, 64, key, keylen, (vms_b2_path)p);
             for (size_t i = 0; i < copies; i++) {
                 hexstr(hg, got[i], 64);
@@ -221,8 +264,8 @@ Test(b2many, kat_detects_change)
     uint8_t want[64], got[64];
     unhex(want, abc512);
     for (int p = 0; p < n_paths(); p++) {
-        vms_b2_lane l[2] = {{NULL, 0, (const uint8_t *)"abd", 3, got},
-                            {NULL, 0, (const uint8_t *)"abc", 3, NULL}};
+        vms_b2_lane l[2] = {{NULL, 0, (const uint8_t *)"abd", 3, got, NULL},
+                            {NULL, 0, (const uint8_t *)"abc", 3, NULL, NULL}};
         uint8_t other[64];
         l[1].out = other;
         vms_b2_many(l, 2, 64, NULL, 0, (vms_b2_path)p);
@@ -257,13 +300,13 @@ Test(b2many, edge_lengths, .timeout = 300)
                      * batch (misaligned starts), then 8 equal lanes. */
                     for (size_t i = 0; i < nl; i++) {
                         vms_b2_lane one = {pre, prelens[q], data + i, lens[i],
-                                           NULL};
+                                           NULL, NULL};
                         check_batch(&one, 1, outlens[o], k ? key : NULL,
                                     keylen, (vms_b2_path)p, "edge single");
                         lanes[n++] = one;
                         lanes[n++] = (vms_b2_lane){pre, prelens[q],
                                                    data + 3 * i + 1,
-                                                   lens[nl - 1 - i], NULL};
+                                                   lens[nl - 1 - i], NULL, NULL};
                     }
                     check_batch(lanes, n, outlens[o], k ? key : NULL, keylen,
                                 (vms_b2_path)p, "edge mixed");
@@ -271,7 +314,7 @@ Test(b2many, edge_lengths, .timeout = 300)
                         for (size_t j = 0; j < 8; j++)
                             lanes[j] = (vms_b2_lane){pre, prelens[q],
                                                      data + j * 7, lens[i],
-                                                     NULL};
+                                                     NULL, NULL};
                         check_batch(lanes, 8, outlens[o], k ? key : NULL,
                                     keylen, (vms_b2_path)p, "edge equal");
                     }
@@ -281,11 +324,11 @@ Test(b2many, edge_lengths, .timeout = 300)
     for (int p = 0; p < n_paths(); p++) {
         vms_b2_lane lanes[11];
         for (size_t j = 0; j < 8; j++)
-            lanes[j] = (vms_b2_lane){pre, 128, data + j, MIB, NULL};
+            lanes[j] = (vms_b2_lane){pre, 128, data + j, MIB, NULL, NULL};
         check_batch(lanes, 8, 32, key, 32, (vms_b2_path)p, "8 x 1 MiB");
         for (size_t j = 0; j < 11; j++)
             lanes[j] = (vms_b2_lane){NULL, 0, data + j, j == 5 ? MIB : 200 + j,
-                                     NULL};
+                                     NULL, NULL};
         check_batch(lanes, 11, 64, NULL, 0, (vms_b2_path)p, "1 MiB + short");
     }
     free(data);
@@ -331,7 +374,7 @@ Test(b2many, random_batches, .timeout = 300)
             size_t pl = 128 * rng_below(&rs, 3);
             size_t off = rng_below(&rs, 64);
             lanes[i] = (vms_b2_lane){pre, pl, len ? data + off : NULL, len,
-                                     NULL};
+                                     NULL, NULL};
         }
         for (int p = 0; p < n_paths(); p++)
             check_batch(lanes, n, outlen, keylen ? key : NULL, keylen,
@@ -355,7 +398,7 @@ Test(b2many, many_lanes, .timeout = 300)
         size_t len = rng_below(&rs, 2) ? rng_below(&rs, 300)
                                         : rng_below(&rs, 2900);
         lanes[i] = (vms_b2_lane){data, 128 * rng_below(&rs, 2),
-                                 data + rng_below(&rs, 100), len, NULL};
+                                 data + rng_below(&rs, 100), len, NULL, NULL};
     }
     for (int p = 0; p < n_paths(); p++) {
         check_batch(lanes, N, 32, key, 32, (vms_b2_path)p, "many lanes keyed");
@@ -375,7 +418,7 @@ Test(b2many, identical_lanes_agree)
     for (int p = 0; p < n_paths(); p++) {
         vms_b2_lane lanes[13];
         for (size_t i = 0; i < 13; i++)
-            lanes[i] = (vms_b2_lane){NULL, 0, msg, sizeof msg, outs[i]};
+            lanes[i] = (vms_b2_lane){NULL, 0, msg, sizeof msg, outs[i], NULL};
         vms_b2_many(lanes, 13, 32, NULL, 0, (vms_b2_path)p);
         for (size_t i = 1; i < 13; i++)
             cr_assert(memcmp(outs[0], outs[i], 32) == 0);

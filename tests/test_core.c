@@ -1377,3 +1377,289 @@ Test(batch, feed_hint)
     tu_stream_free(&s);
     free(in);
 }
+
+/* ---- output-buffer mode (vms_encoder_set_output_buffer) ------------------------ */
+
+/* A sink that keeps the stream in one contiguous buffer and lends the
+ * encoder the place right after what it holds.  It checks the contract:
+ * one region outstanding at most, no other sink call between a lend and
+ * its commit, a commit with the lent pointer and at most max_len bytes. */
+typedef struct lender {
+    uint8_t *buf;
+    size_t cap, len;
+    uint8_t *lent;        /* outstanding region, or NULL */
+    size_t lent_max;
+    size_t lends, declines, commits, plain, committed_bytes;
+    unsigned decline_mod; /* decline lends 1, 1 + mod, 1 + 2 mod, .. (0: never) */
+    size_t fail_commit;   /* fail the commit with this number (1-based; 0: never) */
+    int violation;
+    char what[160];
+} lender;
+
+static void lender_init(lender *l, size_t cap)
+{
+    memset(l, 0, sizeof *l);
+    l->buf = malloc(cap);
+    cr_assert_not_null(l->buf);
+    l->cap = cap;
+}
+
+static void *lender_get(void *ctx, size_t max_len)
+{
+    lender *l = ctx;
+    if (l->lent && !l->violation) {
+        l->violation = 1;
+        snprintf(l->what, sizeof l->what, "lend %zu while lend %zu was not committed",
+                 l->lends + 1, l->lends);
+    }
+    l->lends++;
+    if ((l->decline_mod && (l->lends - 1) % l->decline_mod == 0) ||
+        max_len > l->cap - l->len) {
+        l->declines++;
+        return NULL;
+    }
+    l->lent = l->buf + l->len;
+    l->lent_max = max_len;
+    memset(l->lent, 0xCC, max_len); /* every committed byte must be the encoder's */
+    return l->lent;
+}
+
+static int lender_sink(void *ctx, const void *b, size_t n)
+{
+    lender *l = ctx;
+    if (l->lent) {
+        if ((b != l->lent || n > l->lent_max) && !l->violation) {
+            l->violation = 1;
+            snprintf(l->what, sizeof l->what,
+                     "sink call of %zu bytes at %p while %zu bytes at %p were lent", n, b,
+                     l->lent_max, (void *)l->lent);
+        }
+        l->lent = NULL;
+        if (++l->commits == l->fail_commit)
+            return -1;
+        l->committed_bytes += n;
+        l->len += n;
+        return 0;
+    }
+    if (n > l->cap - l->len)
+        return -1;
+    memcpy(l->buf + l->len, b, n);
+    l->len += n;
+    l->plain++;
+    return 0;
+}
+
+typedef struct outbuf_cfg {
+    vms_codec codec;
+    unsigned threads;
+    int elide, mac, sign;
+    size_t record;
+} outbuf_cfg;
+
+static const uint8_t ob_key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                                   17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
+                                   31, 32};
+
+/* Encodes in with cfg, through the lender l (NULL: the plain membuf sink).
+ * Returns VMS_OK or the first error; *out gets the stream. */
+static int encode_outbuf(const uint8_t *in, size_t n, const outbuf_cfg *c, lender *l,
+                         tu_stream *out)
+{
+    vms_membuf mb = {0};
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, l ? lender_sink : vms_sink_membuf, l ? (void *)l : &mb,
+                                 NULL),
+                 VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, c->record), VMS_OK);
+    cr_assert_eq(vms_encoder_set_compression(e, c->codec, 0), VMS_OK);
+    cr_assert_eq(vms_encoder_set_threads(e, c->threads), VMS_OK);
+    cr_assert_eq(vms_encoder_set_page_elision(e, c->elide), VMS_OK);
+    if (c->mac)
+        cr_assert_eq(vms_encoder_set_mac_key(e, ob_key, sizeof ob_key, tu_sid), VMS_OK);
+    if (c->sign) {
+        cr_assert_eq(vms_encoder_set_ed25519_key(e, ob_key), VMS_OK);
+        cr_assert_eq(vms_encoder_set_checkpoint_interval(e, 5 * c->record + 3), VMS_OK);
+    }
+    if (l)
+        cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, l), VMS_OK);
+    /* writes of growing, odd sizes: batches full and not, records short */
+    int rc = VMS_OK;
+    size_t done = 0, step = 3 * c->record + 5;
+    while (done < n && rc == VMS_OK) {
+        size_t k = n - done < step ? n - done : step;
+        rc = vms_encoder_write(e, 1, done, 0, in + done, k);
+        done += k;
+        step = step * 2 + 77;
+    }
+    if (rc == VMS_OK)
+        rc = vms_encoder_finish(e);
+    if (rc != VMS_OK)
+        cr_assert_eq(vms_encoder_error(e)->code, rc);
+    vms_encoder_free(e);
+    if (l) {
+        out->data = malloc(l->len ? l->len : 1);
+        memcpy(out->data, l->buf, l->len);
+        out->len = l->len;
+    } else {
+        *out = tu_from_membuf(&mb);
+    }
+    return rc;
+}
+
+static void describe(char *buf, size_t cap, const outbuf_cfg *c)
+{
+    snprintf(buf, cap, "codec %d, %u threads, elision %d, mac %d, sign %d, record %zu",
+             (int)c->codec, c->threads, c->elide, c->mac, c->sign, c->record);
+}
+
+Test(outbuf, same_bytes_as_through_the_sink, .timeout = 300)
+{
+    const size_t n = (5u << 20) + 4097;
+    uint8_t *in = tu_state(n, 77);
+    uint8_t pub[VMS_ED25519_KEY_BYTES];
+    const int have_sign = vms_ed25519_public_key(ob_key, pub) == VMS_OK; /* OpenSSL */
+    for (int codec = 0; codec <= 2; codec++) {
+        if (!vms_codec_available((vms_codec)codec))
+            continue;
+        for (unsigned t = 1; t <= 4; t++)
+            for (int v = 0; v < 4; v++) {
+                /* v: 0 plain, 1 no elision, 2 MAC, 3 signed with checkpoints */
+                if (v == 3 && !have_sign)
+                    continue;
+                outbuf_cfg c = {(vms_codec)codec, t, v != 1, v == 2, v == 3,
+                                t == 3 ? 40000 : 65536};
+                char what[128];
+                describe(what, sizeof what, &c);
+                tu_stream want, got;
+                cr_assert_eq(encode_outbuf(in, n, &c, NULL, &want), VMS_OK, "%s", what);
+                lender l;
+                lender_init(&l, want.len + (8u << 20));
+                cr_assert_eq(encode_outbuf(in, n, &c, &l, &got), VMS_OK, "%s", what);
+                cr_assert(!l.violation, "%s: %s", what, l.what);
+                cr_assert_eq(got.len, want.len, "%s", what);
+                cr_assert(memcmp(got.data, want.data, want.len) == 0, "%s: bytes differ", what);
+                /* The records went through lent memory, the rest did not. */
+                cr_assert_gt(l.commits, 0, "%s", what);
+                cr_assert_eq(l.declines, 0, "%s", what);
+                cr_assert_eq(l.commits, l.lends, "%s", what);
+                cr_assert_gt(l.committed_bytes, n / 4, "%s", what);
+                cr_assert_gt(l.plain, 0, "%s: the header and END come through the sink",
+                             what);
+                free(l.buf);
+                tu_stream_free(&want);
+                tu_stream_free(&got);
+            }
+    }
+    free(in);
+}
+
+Test(outbuf, declined_batches_go_through_the_sink)
+{
+    const size_t n = 3u << 20;
+    uint8_t *in = tu_random(n, 5);
+    for (unsigned t = 1; t <= 2; t++) {
+        outbuf_cfg c = {VMS_CODEC_NONE, t, 1, 0, 0, 65536};
+        tu_stream want, got;
+        cr_assert_eq(encode_outbuf(in, n, &c, NULL, &want), VMS_OK);
+        for (unsigned mod = 1; mod <= 3; mod++) {
+            lender l;
+            lender_init(&l, want.len + (8u << 20));
+            l.decline_mod = mod; /* 1: every lend declined */
+            cr_assert_eq(encode_outbuf(in, n, &c, &l, &got), VMS_OK);
+            cr_assert(!l.violation, "%u threads, mod %u: %s", t, mod, l.what);
+            cr_assert_eq(got.len, want.len);
+            cr_assert(memcmp(got.data, want.data, want.len) == 0, "%u threads, mod %u", t,
+                      mod);
+            cr_assert_gt(l.declines, 0);
+            if (mod == 1)
+                cr_assert_eq(l.commits, 0);
+            else
+                cr_assert_gt(l.commits, 0, "%u threads, mod %u", t, mod);
+            free(l.buf);
+            tu_stream_free(&got);
+        }
+        /* Random records are stored raw, so max_len is exact: a buffer of
+         * the stream's size takes every batch. */
+        lender l;
+        lender_init(&l, want.len);
+        cr_assert_eq(encode_outbuf(in, n, &c, &l, &got), VMS_OK);
+        cr_assert(!l.violation, "%s", l.what);
+        cr_assert(got.len == want.len && memcmp(got.data, want.data, want.len) == 0);
+        cr_assert_eq(l.declines, 0);
+        cr_assert_gt(l.commits, 1);
+        free(l.buf);
+        tu_stream_free(&got);
+        tu_stream_free(&want);
+    }
+    free(in);
+}
+
+Test(outbuf, failed_commit_is_sticky)
+{
+    const size_t n = 2u << 20;
+    uint8_t *in = tu_random(n, 9);
+    outbuf_cfg c = {VMS_CODEC_NONE, 1, 1, 0, 0, 65536};
+    lender l;
+    lender_init(&l, 16u << 20);
+    l.fail_commit = 2;
+    tu_stream got;
+    cr_assert_eq(encode_outbuf(in, n, &c, &l, &got), VMS_E_IO);
+    cr_assert(!l.violation, "%s", l.what);
+    cr_assert_eq(l.commits, 2);
+    tu_stream_free(&got);
+    /* the error names the offset where the failed batch began */
+    vms_encoder *e;
+    lender l2;
+    lender_init(&l2, 16u << 20);
+    l2.fail_commit = 2;
+    cr_assert_eq(vms_encoder_new(&e, lender_sink, &l2, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, 65536), VMS_OK);
+    cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, &l2), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, 8 * 65536), VMS_OK);
+    const uint64_t at = vms_encoder_offset(e);
+    cr_assert_eq(at, l2.len);
+    cr_assert_eq(vms_encoder_write(e, 0, 8 * 65536, 0, in, 8 * 65536), VMS_E_IO);
+    cr_assert_eq(vms_encoder_error(e)->code, VMS_E_IO);
+    cr_assert_eq(vms_encoder_error(e)->offset, at);
+    cr_assert_eq(vms_encoder_write(e, 0, 16 * 65536, 0, in, 10), VMS_E_IO);
+    cr_assert_eq(vms_encoder_finish(e), VMS_E_IO);
+    cr_assert_eq(l2.lends, 2, "nothing is lent after the failure");
+    vms_encoder_free(e);
+    free(l.buf);
+    free(l2.buf);
+    free(in);
+}
+
+Test(outbuf, settings)
+{
+    lender l;
+    lender_init(&l, 1u << 20);
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_set_output_buffer(NULL, lender_get, &l), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_encoder_new(&e, lender_sink, &l, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, &l), VMS_OK);
+    cr_assert_eq(vms_encoder_set_output_buffer(e, NULL, NULL), VMS_OK); /* off again */
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, "state", 5), VMS_OK);
+    cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, &l), VMS_E_STATE);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    cr_assert_eq(l.lends, 0);
+    cr_assert_eq(l.commits, 0);
+    /* on: a lend asks for a header and the padded record size per record */
+    memset(&l.lends, 0, sizeof l - offsetof(lender, lends));
+    l.len = 0;
+    cr_assert_eq(vms_encoder_new(&e, lender_sink, &l, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, 1000), VMS_OK);
+    cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, &l), VMS_OK);
+    uint8_t buf[2500];
+    memset(buf, 7, sizeof buf);
+    buf[1] = 1; /* not uniform */
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, buf, sizeof buf), VMS_OK);
+    cr_assert_eq(l.lends, 1);
+    cr_assert_eq(l.lent_max, 3 * VMS_R_HDR + 1000 + 1000 + 504);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    cr_assert(!l.violation, "%s", l.what);
+    free(l.buf);
+}

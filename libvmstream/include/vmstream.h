@@ -599,6 +599,37 @@ VMS_API vms_status vms_encoder_set_ed25519_key(vms_encoder *enc,
  * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_checkpoint_interval(vms_encoder *enc, size_t bytes);
 
+/** Output-buffer provider (vms_encoder_set_output_buffer()): returns
+ * writable memory for max_len bytes of stream, or NULL.  Called on the
+ * thread that called the encoder, only from vms_encoder_write. */
+typedef void *(*vms_outbuf_fn)(void *ctx, size_t max_len);
+/** Lets the encoder lay its records out in memory the caller lends, like
+ * zstd's ZSTD_outBuffer, instead of handing the sink pointers into its own
+ * and the caller's buffers: for a sink that would otherwise copy the stream
+ * into memory of its own (a buffer the destination reads, a ring, a
+ * mapping).  For each batch of records (see vms_encoder_write_hint()) the
+ * encoder first passes every earlier stream byte to the sink, then calls
+ * get(ctx, max_len), max_len being the most those records can take (a
+ * record header and the padded record size each).
+ *  - NULL: the batch goes to the sink as without a provider.
+ *  - Otherwise max_len writable bytes, not overlapping the state being
+ *    written.  The encoder writes the records there, copying each payload
+ *    piece right after hashing it, while it is in cache, so that the state
+ *    is read from memory once (a sink that copies reads it a second time).
+ *    The workers write there too.  Then, before any other call of get or
+ *    sink, it calls the sink once with buf == the lent pointer and len <=
+ *    max_len: those bytes are already in place and the sink only takes
+ *    them (counts them, sends them on).  If the encoder fails in between,
+ *    the region's contents are undefined and it is not passed to the sink.
+ * The stream header, checkpoints, the END record and batches the provider
+ * declined still reach the sink in the encoder's own buffers.  The bytes
+ * are the same as without a provider; only who holds them changes.  A
+ * batch in lent memory is not pipelined with the emit of the one before
+ * (with threads): there is no copy left to overlap.  get NULL turns it off
+ * (the default).  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
+VMS_API vms_status vms_encoder_set_output_buffer(vms_encoder *enc, vms_outbuf_fn get,
+                                                 void *ctx);
+
 /** Appends len bytes of state for section, starting at offset, in the given
  * phase, split into records of the configured size.  Phases must not
  * decrease.  Errors that leave the encoder usable (nothing was written):

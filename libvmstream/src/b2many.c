@@ -210,14 +210,69 @@ static uint64_t b2_job_flag(const b2_job *j, size_t i)
     return i + 1 == j->nblocks ? ~UINT64_C(0) : 0;
 }
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <emmintrin.h>
+#define B2_HAVE_NT 1
+#else
+#define B2_HAVE_NT 0
+#endif
+
+/* Copies len bytes to a destination that will not be read again soon (the
+ * stream's output): non-temporal stores where it is 16-byte aligned, so the
+ * copy writes memory without first reading each line into the cache.  The
+ * caller issues a store fence before the copy is published. */
+static void b2_copy_out(uint8_t *dst, const uint8_t *src, size_t len)
+{
+#if B2_HAVE_NT
+    size_t head = (size_t)(-(uintptr_t)dst & 15);
+    if (len >= head + 64) {
+        memcpy(dst, src, head);
+        dst += head;
+        src += head;
+        len -= head;
+        for (; len >= 64; len -= 64, dst += 64, src += 64) {
+            __m128i a = _mm_loadu_si128((const __m128i *)src);
+            __m128i b = _mm_loadu_si128((const __m128i *)(src + 16));
+            __m128i c = _mm_loadu_si128((const __m128i *)(src + 32));
+            __m128i d = _mm_loadu_si128((const __m128i *)(src + 48));
+            _mm_stream_si128((__m128i *)dst, a);
+            _mm_stream_si128((__m128i *)(dst + 16), b);
+            _mm_stream_si128((__m128i *)(dst + 32), c);
+            _mm_stream_si128((__m128i *)(dst + 48), d);
+        }
+    }
+#endif
+    memcpy(dst, src, len);
+}
+
+/* The lane's copy (vms_b2_lane.copy): the msg bytes of blocks [i, i +
+ * nblk), which lie in one segment, go to the same offset of copy.  Called
+ * right after those blocks were compressed, so they come from the cache. */
+static void b2_job_copy(const b2_job *j, bool keyed, size_t i, size_t nblk)
+{
+    const vms_b2_lane *ln = j->lane;
+    if (ln->copy == NULL || (keyed && i == 0))
+        return;
+    size_t off = (i - (keyed ? 1 : 0)) * VMS_B2_BLOCKBYTES;
+    if (off < ln->pre_len)
+        return;
+    off -= ln->pre_len;
+    size_t len = ln->msg_len - off; /* block i exists, so off <= msg_len */
+    if (len > nblk * VMS_B2_BLOCKBYTES)
+        len = nblk * VMS_B2_BLOCKBYTES;
+    b2_copy_out(ln->copy + off, ln->msg + off, len);
+}
+
 /* Compress the job's remaining blocks with scalar code and write its digest. */
 static void b2_job_finish_scalar(b2_job *j, uint64_t h[8],
                                  const uint8_t *keyblk, size_t outlen)
 {
     uint8_t tmp[VMS_B2_BLOCKBYTES];
-    for (size_t i = j->next; i < j->nblocks; i++)
+    for (size_t i = j->next; i < j->nblocks; i++) {
         b2_compress(h, b2_job_block(j, keyblk, i, tmp),
                     b2_job_counter(j, i), 0, b2_job_flag(j, i));
+        b2_job_copy(j, keyblk != NULL, i, 1);
+    }
     j->next = j->nblocks;
     b2_put_digest(j->lane->out, h, outlen);
 }
@@ -247,6 +302,12 @@ static void b2_many_portable(const vms_b2_lane *lanes, size_t n,
  * mostly idle vector. */
 #define B2_CHUNK 256
 #define B2_MAXW 8
+/* With copies, a run is cut into pieces of this many bytes over all slots,
+ * so that each piece is still in L1 when it is copied (doc/PERFORMANCE.md,
+ * "Copying while hashing"). */
+#ifndef B2_COPY_SPAN
+#define B2_COPY_SPAN (16u * 1024u)
+#endif
 
 typedef void b2_kernel_fn(uint64_t *h, const uint8_t *const *blk,
                           const uint64_t *t, const uint64_t *f);
@@ -328,6 +389,11 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
         if (cnt > w && hi - lo > 2 * VMS_B2_BLOCKBYTES)
             b2_sort_longest_first(order, cnt, len);
 
+        bool copying = false;
+        for (size_t i = 0; i < cnt && !copying; i++)
+            copying = chunk[i].copy != NULL;
+        const size_t run_max = copying ? B2_COPY_SPAN / (VMS_B2_BLOCKBYTES * w) : SIZE_MAX;
+
         size_t queued = 0;
         for (unsigned s = 0; s < w; s++)
             busy[s] = false;
@@ -359,7 +425,7 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
             if (active == w) {
                 /* Every slot busy: the longest run they all have is taken in
                  * one call, the chaining values kept in registers. */
-                size_t run = SIZE_MAX;
+                size_t run = run_max;
                 for (unsigned s = 0; s < w && run > 1; s++) {
                     size_t r = b2_job_run(&job[s], keyblk != NULL);
                     run = r < run ? r : run;
@@ -368,9 +434,13 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
                     for (unsigned s = 0; s < w; s++) {
                         blk[s] = b2_job_block(&job[s], keyblk, job[s].next, tmp[s]);
                         t[s] = b2_job_counter(&job[s], job[s].next);
-                        job[s].next += run;
                     }
                     simd->run(h, blk, run, t);
+                    for (unsigned s = 0; s < w; s++) {
+                        if (copying)
+                            b2_job_copy(&job[s], keyblk != NULL, job[s].next, run);
+                        job[s].next += run;
+                    }
                     continue;
                 }
             }
@@ -388,6 +458,8 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
             }
             simd->kernel(h, blk, t, f);
             for (unsigned s = 0; s < w; s++) {
+                if (busy[s] && copying)
+                    b2_job_copy(&job[s], keyblk != NULL, job[s].next, 1);
                 if (busy[s] && ++job[s].next == job[s].nblocks) {
                     uint64_t hs[8];
                     for (unsigned k = 0; k < 8; k++)
@@ -467,4 +539,13 @@ void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
 
     if (kb != NULL)
         memset(keyblk, 0, sizeof keyblk);
+#if B2_HAVE_NT
+    /* Non-temporal stores are weakly ordered: make the copies visible
+     * before whatever tells another thread they are done. */
+    for (size_t i = 0; i < n; i++)
+        if (lanes[i].copy != NULL) {
+            _mm_sfence();
+            break;
+        }
+#endif
 }

@@ -24,6 +24,8 @@ typedef struct vms_b2_lane {
     const uint8_t *pre;  size_t pre_len;  /* first segment; pre_len is 0 or a multiple of 128 */
     const uint8_t *msg;  size_t msg_len;  /* second segment, any length (msg may be NULL if 0) */
     uint8_t *out;                          /* outlen bytes written here */
+    uint8_t *copy; /* NULL, or msg_len bytes: msg is also copied here, each
+                    * piece right after it was hashed, while it is in cache */
 } vms_b2_lane;
 
 typedef enum {
@@ -35,7 +37,10 @@ typedef enum {
 /* Hash n independent messages (each = pre || msg) with BLAKE2b, outlen 1..64,
  * optional key (keylen 0..64, NULL if 0). Any n >= 0, any mixture of lengths.
  * Uses the best path the CPU supports, capped at max_path.
- * An out buffer must not overlap any lane's input. */
+ * An out or copy buffer must not overlap any lane's input, out or copy.
+ * Copying costs little next to a separate memcpy of the messages: it reads
+ * each piece from L1 or L2, where the hash pass has just brought it, so a
+ * message crosses the memory bus once. */
 VMS_INTERNAL void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
                               const uint8_t *key, size_t keylen,
                               vms_b2_path max_path);

@@ -11,7 +11,17 @@
  * hash the next, and the caller's thread joins them when its emit is done.
  * Every batch of a call is emitted before the call returns.  The output is
  * byte-identical whatever the number of threads.  A record stored raw is
- * hashed and emitted straight from the caller's buffer: no copy. */
+ * hashed and emitted straight from the caller's buffer: no copy.
+ *
+ * With an output-buffer provider (vms_encoder_set_output_buffer), each batch
+ * asks it for room for the batch's records before they are hashed; when it
+ * lends some, the hash pass copies every payload there piece by piece while
+ * the piece is in cache (vms_b2_lane.copy), the headers and padding are
+ * filled in after, and the sink gets the whole batch in one call.  Then a
+ * record's bytes cross the memory bus once, where a copying sink would read
+ * them a second time.  A batch is asked for only after every earlier byte
+ * has reached the sink, so such batches are not pipelined with the emit;
+ * there is nothing left to overlap. */
 #include "b2many.h"
 #include "internal.h"
 #include "vmstream_compat.h"
@@ -39,6 +49,7 @@ typedef struct enc_slot {
     uint16_t flags;
     const uint8_t *payload;
     size_t wire;
+    uint8_t *dst; /* in a lent region: where this record's header goes */
     int rc;
     uint8_t rh[VMS_R_HDR];
     uint8_t prefix[VMS_PREFIX_BYTES];
@@ -50,6 +61,9 @@ typedef struct batch_job {
     size_t count;
     size_t next_prep;  /* next slot to prepare (atomic): phase 1 balances itself */
     uint64_t base_seq; /* sequence number of slots[0] */
+    uint8_t *region;   /* lent by the output-buffer provider, or NULL */
+    size_t region_max, region_used;
+    bool region_overrun; /* the records would not fit (cannot happen) */
     vms_b2_lane lanes[VMS_LANES * VMS_MAX_THREADS]; /* >= VMS_ENC_SET_MAX */
 } batch_job;
 
@@ -59,6 +73,8 @@ struct vms_encoder {
     vms_mem mem;
     vms_sink_fn sink;
     void *sink_ctx;
+    vms_outbuf_fn outbuf;  /* optional output-buffer provider */
+    void *outbuf_ctx;
     vms_err err;
     enum estate state;
 
@@ -298,6 +314,14 @@ vms_status vms_encoder_set_threads(vms_encoder *e, unsigned threads)
     if (threads < 1 || threads > VMS_MAX_THREADS)
         return VMS_E_INVALID_ARG;
     e->threads = threads;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_output_buffer(vms_encoder *e, vms_outbuf_fn get, void *ctx)
+{
+    SETTING(e);
+    e->outbuf = get;
+    e->outbuf_ctx = get ? ctx : NULL;
     return VMS_OK;
 }
 
@@ -599,11 +623,26 @@ static void prepare_task(void *ctx, size_t t)
     }
 }
 
-/* Between the phases (once): the record headers and the hash lanes. */
+/* Between the phases (once): the record headers and the hash lanes; in a
+ * lent region, each record's place (its payload is copied there as it is
+ * hashed). */
 static void header_step(void *ctx)
 {
     batch_job *j = ctx;
     const vms_encoder *e = j->e;
+    size_t at = 0;
+    for (size_t i = 0; i < j->count && j->region; i++) {
+        enc_slot *s = &j->slots[i];
+        /* prepare() keeps wire <= n, and region_max allows n for each */
+        const size_t span = VMS_R_HDR + (size_t)vms_pad8(s->wire);
+        if (span > j->region_max - at) {
+            j->region_overrun = true;
+            break;
+        }
+        s->dst = j->region + at;
+        at += span;
+    }
+    j->region_used = at;
     for (size_t i = 0; i < j->count; i++) {
         enc_slot *s = &j->slots[i];
         uint8_t *rh = s->rh;
@@ -617,8 +656,9 @@ static void header_step(void *ctx)
         vms_put32(rh + VMS_R_WIRE_LEN, (uint32_t)s->wire);
         vms_put32(rh + VMS_R_RAW_LEN, (uint32_t)s->n);
         vms_make_prefix(s->prefix, e->h.stream_id, e->h.header_digest, rh);
+        uint8_t *copy = j->region && !j->region_overrun ? s->dst + VMS_R_HDR : NULL;
         j->lanes[i] = (vms_b2_lane){s->prefix, VMS_PREFIX_BYTES, s->payload, s->wire,
-                                    rh + VMS_R_CHECKSUM};
+                                    rh + VMS_R_CHECKSUM, copy};
     }
 }
 
@@ -655,9 +695,59 @@ static int emit_pending(vms_encoder *e)
     return VMS_OK;
 }
 
+/* Completes a batch hashed into a lent region: the record headers and the
+ * padding go in around the payloads the hash pass copied, and the sink
+ * takes the whole batch in one call. */
+static int commit_region(vms_encoder *e, batch_job *j)
+{
+    for (size_t i = 0; i < j->count; i++) {
+        enc_slot *s = &j->slots[i];
+        memcpy(s->dst, s->rh, VMS_R_HDR);
+        memset(s->dst + VMS_R_HDR + s->wire, 0, (size_t)(vms_pad8(s->wire) - s->wire));
+    }
+    int rc = emit(e, j->region, j->region_used);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < j->count; i++) {
+        enc_slot *s = &j->slots[i];
+        vms_chain_step(e->chain, s->rh + VMS_R_CHECKSUM);
+        e->seq++;
+        e->raw_total += s->n;
+        e->since_ckpt += s->n;
+    }
+    return VMS_OK;
+}
+
+/* Asks the output-buffer provider for room for the current set's first
+ * count records: at most a header and the padded raw size each (prepare()
+ * never makes a payload longer than its record).  Every earlier byte is
+ * emitted first, so that the provider can lend the place right after it. */
+static int lend_region(vms_encoder *e, batch_job *j, size_t count)
+{
+    j->region = NULL;
+    j->region_max = j->region_used = 0;
+    j->region_overrun = false;
+    if (!e->outbuf)
+        return VMS_OK;
+    int rc = e->pending_count ? emit_pending(e) : VMS_OK;
+    if (rc)
+        return rc;
+    size_t max = 0;
+    for (size_t i = 0; i < count; i++) {
+        const size_t span = VMS_R_HDR + (size_t)vms_pad8(j->slots[i].n);
+        if (span > SIZE_MAX - max)
+            return VMS_OK; /* cannot be described: no region */
+        max += span;
+    }
+    j->region = e->outbuf(e->outbuf_ctx, max);
+    j->region_max = max;
+    return VMS_OK;
+}
+
 /* Prepares and hashes the current set's first count slots, emitting the
  * pending set meanwhile; the current set becomes pending.  With one set
- * (one thread) it is emitted at once. */
+ * (one thread) it is emitted at once; a set hashed into a lent region is
+ * committed at once. */
 static int submit(vms_encoder *e, size_t count)
 {
     batch_job *j = &e->jobs[e->cur];
@@ -665,10 +755,13 @@ static int submit(vms_encoder *e, size_t count)
     j->slots = e->slots + e->cur * e->nslots;
     j->count = count;
     j->next_prep = 0;
+    int rc = lend_region(e, j, count);
+    if (rc)
+        return rc;
     j->base_seq = e->seq + e->pending_count;
     vms_pool_start(e->pool, prepare_task, j, e->threads < count ? e->threads : count,
                    header_step, hash_task, (count + VMS_LANES - 1) / VMS_LANES);
-    int rc = e->pending_count ? emit_pending(e) : VMS_OK;
+    rc = e->pending_count ? emit_pending(e) : VMS_OK;
     vms_pool_wait(e->pool);
     if (rc)
         return rc;
@@ -678,6 +771,16 @@ static int submit(vms_encoder *e, size_t count)
                         "compression failed (%s)", vms_strerror(j->slots[i].rc));
             return efail(e, j->slots[i].rc);
         }
+    if (j->region) {
+        if (j->region_overrun) {
+            vms_err_set(&e->err, VMS_E_INTERNAL, e->off, j->base_seq,
+                        "a batch of %zu records outgrew the %zu bytes asked of the "
+                        "output-buffer provider",
+                        count, j->region_max);
+            return efail(e, VMS_E_INTERNAL);
+        }
+        return commit_region(e, j);
+    }
     e->pending = e->cur;
     e->pending_count = count;
     if (e->nsets == 1)
