@@ -5,7 +5,10 @@
  *
  * Input: a 12-byte option block, then a list of writes.
  *   byte 0     codec (% 3); bit 2: page elision off; bits 3-4: auth
- *              (0 none, 1 MAC, 2 Ed25519, 3 none)
+ *              (0 none, 1 MAC, 2 Ed25519, 3 none); bit 5: the encoding
+ *              with threads lays its records out in lent memory
+ *              (vms_encoder_set_output_buffer), declining lend k when
+ *              (k + byte 5) % 4 == 0
  *   bytes 1-3  record size: 1 + le24 % (byte 3 bit 7 ? 65536 : 9000)
  *   byte 4     compression level (% 10); the stream is encoded twice, with 1
  *              and with 1 + (byte 4 >> 4) % 4 threads: the bytes must match
@@ -92,11 +95,60 @@ static void fill(uint8_t *p, size_t n, unsigned pattern, uint64_t *rng)
     }
 }
 
+/* Output-buffer mode: lends the membuf's free space (grown to max_len) and
+ * checks the contract: the commit is the next sink call, with the lent
+ * pointer and at most max_len bytes. */
+typedef struct lender {
+    vms_membuf *mb;
+    uint8_t *lent;
+    size_t lent_max, lends;
+    unsigned decline;
+} lender;
+
+static void *lend(void *ctx, size_t max_len)
+{
+    lender *l = ctx;
+    VF_CHECK(l->lent == NULL, "a second lend before the commit");
+    if ((++l->lends + l->decline) % 4 == 0 || max_len > (64u << 20))
+        return NULL;
+    vms_membuf *mb = l->mb;
+    if (mb->cap - mb->len < max_len) {
+        uint8_t *p = realloc(mb->data, mb->len + max_len);
+        if (!p)
+            return NULL;
+        mb->data = p;
+        mb->cap = mb->len + max_len;
+    }
+    l->lent = mb->data + mb->len;
+    l->lent_max = max_len;
+    memset(l->lent, 0xCC, max_len);
+    return l->lent;
+}
+
+static int lend_sink(void *ctx, const void *buf, size_t len)
+{
+    lender *l = ctx;
+    if (!l->lent)
+        return vms_sink_membuf(l->mb, buf, len);
+    VF_CHECK(buf == l->lent && len <= l->lent_max,
+             "the sink call after a lend of %zu bytes is not its commit (%zu bytes)",
+             l->lent_max, len);
+    l->lent = NULL;
+    l->mb->len += len;
+    return 0;
+}
+
 static size_t encode(const uint8_t *opt, const wr *w, size_t nw, size_t total,
-                     const uint8_t *blob, size_t blob_len, unsigned threads, vms_membuf *mb)
+                     const uint8_t *blob, size_t blob_len, unsigned threads, vms_membuf *mb,
+                     bool lent)
 {
     vms_encoder *e = NULL;
-    VF_CHECK(vms_encoder_new(&e, vms_sink_membuf, mb, NULL) == VMS_OK, "encoder_new");
+    lender l = {mb, NULL, 0, 0, opt[5]};
+    VF_CHECK(vms_encoder_new(&e, lent ? lend_sink : vms_sink_membuf, lent ? (void *)&l : mb,
+                             NULL) == VMS_OK,
+             "encoder_new");
+    if (lent)
+        VF_CHECK(vms_encoder_set_output_buffer(e, lend, &l) == VMS_OK, "output buffer");
     size_t rs = 1 + (size_t)((opt[1] | (uint32_t)opt[2] << 8 | (uint32_t)(opt[3] & 0x7f) << 16) %
                              (opt[3] & 0x80 ? 65536u : 9000u));
     if (total / rs > 2048) /* at most ~2048 records: keep each run fast */
@@ -199,11 +251,12 @@ int vmsfuzz_roundtrip(const uint8_t *data, size_t size)
 
     vms_membuf mb = {0}, mb2 = {0};
     unsigned threads = 1 + (opt[4] >> 4) % 4;
-    size_t rs = encode(opt, w, nw, total, blob, blob_len, 1, &mb);
-    size_t rs2 = encode(opt, w, nw, total, blob, blob_len, threads, &mb2);
+    const bool lent = (opt[0] >> 5) & 1;
+    size_t rs = encode(opt, w, nw, total, blob, blob_len, 1, &mb, false);
+    size_t rs2 = encode(opt, w, nw, total, blob, blob_len, threads, &mb2, lent);
     VF_CHECK(rs == rs2 && mb.len == mb2.len && memcmp(mb.data, mb2.data, mb.len) == 0,
-             "encoding with 1 and %u threads differs (%zu vs %zu bytes)", threads, mb.len,
-             mb2.len);
+             "encoding with 1 and %u threads%s differs (%zu vs %zu bytes)", threads,
+             lent ? " in lent memory" : "", mb.len, mb2.len);
     vms_membuf_release(&mb2);
 
     expect ex = {w, nw, 0, 0, rs, 0};

@@ -210,7 +210,8 @@ static uint64_t b2_job_flag(const b2_job *j, size_t i)
     return i + 1 == j->nblocks ? ~UINT64_C(0) : 0;
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* B2_NO_NT (a measuring knob, doc/PERFORMANCE.md): copies use memcpy. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(B2_NO_NT)
 #include <emmintrin.h>
 #define B2_HAVE_NT 1
 #else
@@ -258,6 +259,8 @@ static void b2_job_copy(const b2_job *j, bool keyed, size_t i, size_t nblk)
         return;
     off -= ln->pre_len;
     size_t len = ln->msg_len - off; /* block i exists, so off <= msg_len */
+    if (len == 0)
+        return; /* the empty message (msg may be NULL) */
     if (len > nblk * VMS_B2_BLOCKBYTES)
         len = nblk * VMS_B2_BLOCKBYTES;
     b2_copy_out(ln->copy + off, ln->msg + off, len);
