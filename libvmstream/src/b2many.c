@@ -210,42 +210,6 @@ static uint64_t b2_job_flag(const b2_job *j, size_t i)
     return i + 1 == j->nblocks ? ~UINT64_C(0) : 0;
 }
 
-/* B2_NO_NT (a measuring knob, doc/PERFORMANCE.md): copies use memcpy. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__)) && !defined(B2_NO_NT)
-#include <emmintrin.h>
-#define B2_HAVE_NT 1
-#else
-#define B2_HAVE_NT 0
-#endif
-
-/* Copies len bytes to a destination that will not be read again soon (the
- * stream's output): non-temporal stores where it is 16-byte aligned, so the
- * copy writes memory without first reading each line into the cache.  The
- * caller issues a store fence before the copy is published. */
-static void b2_copy_out(uint8_t *dst, const uint8_t *src, size_t len)
-{
-#if B2_HAVE_NT
-    size_t head = (size_t)(-(uintptr_t)dst & 15);
-    if (len >= head + 64) {
-        memcpy(dst, src, head);
-        dst += head;
-        src += head;
-        len -= head;
-        for (; len >= 64; len -= 64, dst += 64, src += 64) {
-            __m128i a = _mm_loadu_si128((const __m128i *)src);
-            __m128i b = _mm_loadu_si128((const __m128i *)(src + 16));
-            __m128i c = _mm_loadu_si128((const __m128i *)(src + 32));
-            __m128i d = _mm_loadu_si128((const __m128i *)(src + 48));
-            _mm_stream_si128((__m128i *)dst, a);
-            _mm_stream_si128((__m128i *)(dst + 16), b);
-            _mm_stream_si128((__m128i *)(dst + 32), c);
-            _mm_stream_si128((__m128i *)(dst + 48), d);
-        }
-    }
-#endif
-    memcpy(dst, src, len);
-}
-
 /* The lane's copy (vms_b2_lane.copy): the msg bytes of blocks [i, i +
  * nblk), which lie in one segment, go to the same offset of copy.  Called
  * right after those blocks were compressed, so they come from the cache. */
@@ -263,7 +227,10 @@ static void b2_job_copy(const b2_job *j, bool keyed, size_t i, size_t nblk)
         return; /* the empty message (msg may be NULL) */
     if (len > nblk * VMS_B2_BLOCKBYTES)
         len = nblk * VMS_B2_BLOCKBYTES;
-    b2_copy_out(ln->copy + off, ln->msg + off, len);
+    /* Plain stores (memcpy): non-temporal ones measured no faster into a
+     * 256 MiB destination and slower into one that stays in cache, as a
+     * reused output ring does (doc/PERFORMANCE.md, "Output-buffer mode"). */
+    memcpy(ln->copy + off, ln->msg + off, len);
 }
 
 /* Compress the job's remaining blocks with scalar code and write its digest. */
@@ -542,13 +509,4 @@ void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
 
     if (kb != NULL)
         memset(keyblk, 0, sizeof keyblk);
-#if B2_HAVE_NT
-    /* Non-temporal stores are weakly ordered: make the copies visible
-     * before whatever tells another thread they are done. */
-    for (size_t i = 0; i < n; i++)
-        if (lanes[i].copy != NULL) {
-            _mm_sfence();
-            break;
-        }
-#endif
 }
