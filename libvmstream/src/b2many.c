@@ -274,7 +274,7 @@ static void b2_many_portable(const vms_b2_lane *lanes, size_t n,
 #define B2_MAXW 8
 /* With copies, a run is cut into pieces of this many bytes over all slots,
  * so that each piece is still in L1 when it is copied (doc/PERFORMANCE.md,
- * "Copying while hashing"). */
+ * "Output-buffer mode"). */
 #ifndef B2_COPY_SPAN
 #define B2_COPY_SPAN (16u * 1024u)
 #endif
