@@ -359,6 +359,8 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
         if (cnt > w && hi - lo > 2 * VMS_B2_BLOCKBYTES)
             b2_sort_longest_first(order, cnt, len);
 
+        /* b2_job_copy does nothing for a lane without a copy; copying only
+         * decides whether runs are cut into cache-sized pieces. */
         bool copying = false;
         for (size_t i = 0; i < cnt && !copying; i++)
             copying = chunk[i].copy != NULL;
@@ -407,8 +409,7 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
                     }
                     simd->run(h, blk, run, t);
                     for (unsigned s = 0; s < w; s++) {
-                        if (copying)
-                            b2_job_copy(&job[s], keyblk != NULL, job[s].next, run);
+                        b2_job_copy(&job[s], keyblk != NULL, job[s].next, run);
                         job[s].next += run;
                     }
                     continue;
@@ -428,7 +429,7 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
             }
             simd->kernel(h, blk, t, f);
             for (unsigned s = 0; s < w; s++) {
-                if (busy[s] && copying)
+                if (busy[s])
                     b2_job_copy(&job[s], keyblk != NULL, job[s].next, 1);
                 if (busy[s] && ++job[s].next == job[s].nblocks) {
                     uint64_t hs[8];
