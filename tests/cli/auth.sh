@@ -248,7 +248,7 @@ ok "a wrong or missing Ed25519 key is rejected (exit 1, VMS_E_UNKNOWN_KEY)"
 
 # A modified byte of a signed stream.
 cp "$T/signed.vms" "$T/signed-bad.vms"
-perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 50000, 0); print $f "Z"; close $f' \
+perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 50000, 0); read($f, my $b, 1) == 1 or die; seek($f, 50000, 0); print $f chr(ord($b) ^ 0xff); close $f' \
     "$T/signed-bad.vms"
 expect_status 1 "verify a modified signed stream" \
     "$VMS" verify --verify-key "$T/k.pub.pem" "$T/signed-bad.vms"

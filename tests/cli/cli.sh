@@ -124,7 +124,7 @@ expect_status 0 "verify of a valid stream" "$VMS" verify "$T/s.vms"
 [ ! -s "$T/stderr" ] || fail "verify wrote to stderr on success (progress must be silent)"
 expect_status 0 "verify from stdin" "$VMS" verify - <"$T/s.vms"
 cp "$T/s.vms" "$T/bad.vms"
-perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 500, 0); print $f "X"; close $f' \
+perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 500, 0); read($f, my $b, 1) == 1 or die; seek($f, 500, 0); print $f chr(ord($b) ^ 0xff); close $f' \
     "$T/bad.vms"
 expect_status 1 "verify of a corrupt stream" "$VMS" verify "$T/bad.vms"
 grep -Eq '^vmstream: verify: rejected at byte [0-9]+ \(record [0-9]+\): VMS_E_RECORD_CHECKSUM: ' \
@@ -364,7 +364,7 @@ ok "a wrong or missing MAC key is rejected (exit 1)"
 # Same key id, different key bytes is impossible to make by hand, but a
 # modified record must fail its MAC.
 cp "$T/mac.vms" "$T/macbad.vms"
-perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 600, 0); print $f "Y"; close $f' \
+perl -e 'open(my $f, "+<:raw", $ARGV[0]) or die; seek($f, 600, 0); read($f, my $b, 1) == 1 or die; seek($f, 600, 0); print $f chr(ord($b) ^ 0xff); close $f' \
     "$T/macbad.vms"
 expect_status 1 "verify of a modified MAC stream" "$VMS" verify --mac-key "$T/key1" "$T/macbad.vms"
 grep -q VMS_E_MAC_MISMATCH "$T/stderr" || fail "modified MAC stream: $(cat "$T/stderr")"
