@@ -272,9 +272,9 @@ static void b2_many_portable(const vms_b2_lane *lanes, size_t n,
  * mostly idle vector. */
 #define B2_CHUNK 256
 #define B2_MAXW 8
-/* With copies, a run is cut into pieces of this many bytes over all slots,
- * so that each piece is still in L1 when it is copied (doc/PERFORMANCE.md,
- * "Output-buffer mode"). */
+/* With copies, a run is cut into pieces of this many bytes per slot, so
+ * that each piece is still in cache (L2 at worst: 8 slots x 16 KiB) when it
+ * is copied (doc/PERFORMANCE.md, "Output-buffer mode"). */
 #ifndef B2_COPY_SPAN
 #define B2_COPY_SPAN (16u * 1024u)
 #endif
@@ -364,7 +364,7 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
         bool copying = false;
         for (size_t i = 0; i < cnt && !copying; i++)
             copying = chunk[i].copy != NULL;
-        const size_t run_max = copying ? B2_COPY_SPAN / (VMS_B2_BLOCKBYTES * w) : SIZE_MAX;
+        const size_t run_max = copying ? B2_COPY_SPAN / VMS_B2_BLOCKBYTES : SIZE_MAX;
 
         size_t queued = 0;
         for (unsigned s = 0; s < w; s++)
@@ -445,7 +445,14 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
 #endif /* VMS_B2_HAVE_X86 */
 
 /* ---- dispatch ---------------------------------------------------------------- */
-vms_b2_path vms_b2_best_path(void)
+/* Build knob for measurement: -DVMS_B2_CAP_PATH=1 caps the path at AVX2
+ * (0: portable), so that one host can time the narrower paths
+ * (doc/PERFORMANCE.md).  Not a meson option: releases never set it. */
+#ifndef VMS_B2_CAP_PATH
+#define VMS_B2_CAP_PATH 2
+#endif
+
+static vms_b2_path b2_cpu_path(void)
 {
 #if VMS_B2_HAVE_X86
     /* Reads libgcc's CPU model (which also checks that the OS saves the
@@ -459,6 +466,12 @@ vms_b2_path vms_b2_best_path(void)
         return VMS_B2_PATH_AVX2;
 #endif
     return VMS_B2_PATH_PORTABLE;
+}
+
+vms_b2_path vms_b2_best_path(void)
+{
+    vms_b2_path p = b2_cpu_path();
+    return (unsigned)p > (unsigned)VMS_B2_CAP_PATH ? (vms_b2_path)VMS_B2_CAP_PATH : p;
 }
 
 const char *vms_b2_path_name(vms_b2_path p)
