@@ -6,8 +6,10 @@
  * none, every lane, odd lanes, even lanes copy their message while it is
  * hashed; vms_b2_lane.copy), byte 1 outlen (1..64), byte 2 key
  * length (0..64), byte 3 bit i = lane i has a 128-byte prefix block, then
- * 2 bytes per lane of length (0..4095, taken from the remaining data, which
- * is reused cyclically when short).  The rest is message material. */
+ * 2 bytes per lane of length v, little-endian: v % 4096, or 4096 + (v &
+ * 0x7fff) when bit 15 is set (up to 36863, past the 16 KiB per lane at
+ * which a copying run is cut, B2_COPY_SPAN).  The rest is message material,
+ * reused cyclically when short. */
 #include <blake2.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +32,10 @@ int vmsfuzz_b2many(const uint8_t *data, size_t size)
     if (size < pos + 2 * lanes)
         return 0;
     size_t len[MAX_LANES];
-    for (size_t i = 0; i < lanes; i++, pos += 2)
-        len[i] = ((size_t)data[pos] | (size_t)data[pos + 1] << 8) % 4096;
+    for (size_t i = 0; i < lanes; i++, pos += 2) {
+        const size_t v = (size_t)data[pos] | (size_t)data[pos + 1] << 8;
+        len[i] = v & 0x8000 ? 4096 + (v & 0x7fff) : v % 4096;
+    }
     const uint8_t *material = data + pos;
     size_t mlen = size - pos;
     uint8_t key[64];
