@@ -1306,7 +1306,8 @@ Test(batch, write_hint)
         {1u << 20, 1, VMS_CODEC_NONE, 8u << 20},       /* one set of 8 */
         {65536, 1, VMS_CODEC_ZLIB, 8 * 65536},
         {1u << 20, 2, VMS_CODEC_NONE, 2 * 48u << 20},  /* two sets of 3 x 8 x 2 */
-        {1u << 20, 2, VMS_CODEC_ZLIB, 2 * 16u << 20},  /* a codec: one group each */
+        {1u << 20, 2, VMS_CODEC_ZLIB, 16u << 20},      /* a codec: one set, one group each */
+        {1u << 20, 4, VMS_CODEC_ZLIB, 32u << 20},
         {1u << 20, 4, VMS_CODEC_NONE, 2 * 64u << 20},  /* at most 64 per set */
         {1u << 20, 16, VMS_CODEC_NONE, 2 * 128u << 20},
         {4096, 3, VMS_CODEC_NONE, 2 * 48 * 4096},

@@ -575,9 +575,10 @@ VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
  * byte-identical for any number.  Records are batched per
  * vms_encoder_write() call, up to 8 per thread (with 2-8 threads and no
  * codec, up to 64 in all): large writes go fastest.  Memory: with more than
- * one thread, two sets of such batches, each record slot with one
- * record-sized scratch buffer for page maps (when page elision is on) and
- * one for compressed output (with a codec).
+ * one thread and no codec, two sets of such batches (one set with a
+ * codec), each record slot with one record-sized scratch buffer for page
+ * maps (when page elision is on) and one for compressed output (with a
+ * codec).
  * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_threads(vms_encoder *enc, unsigned threads);
 /** Uniform-page elision (default on): 4 KiB pages of one repeated byte are
@@ -644,10 +645,11 @@ VMS_API vms_status vms_encoder_write(vms_encoder *enc, uint32_t section,
 /** How many bytes each vms_encoder_write call should hold for full speed
  * (like zstd's ZSTD_CStreamInSize): every slot of the encoder's batches,
  * slot sets x records per set x record size, for the current record size,
- * threads and codec.  1 thread: 8 records; more: two sets (one emitted
- * while the other is hashed) of 8 records per thread, up to 3 times that
- * with 2-8 threads and no codec but at most 64 records a set (2 threads,
- * 1 MiB records, no codec: 96 MiB).  Smaller writes are always correct, only slower: records are
+ * threads and codec.  1 thread, or a codec: 8 records per thread; more
+ * threads and no codec: two sets (one emitted while the other is hashed)
+ * of 8 records per thread, up to 3 times that with 2-8 threads but at most
+ * 64 records a set (2 threads, 1 MiB records, no codec: 96 MiB; with zstd:
+ * 16 MiB).  Smaller writes are always correct, only slower: records are
  * batched within one write, never across writes.  Call it after the
  * settings.  Cannot fail (NULL: 8 MiB).  Read-only. */
 VMS_API size_t vms_encoder_write_hint(const vms_encoder *enc);

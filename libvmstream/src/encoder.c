@@ -6,9 +6,11 @@
  * each record is page-mapped and compressed (in parallel when there are
  * workers), then all of the batch's checksums are computed at once in SIMD
  * lanes (b2many.c), then the records are emitted in order.  With
- * workers there are two sets of slots, pipelined: while the caller's thread
- * emits one batch to the sink (which is serial), the workers prepare and
- * hash the next, and the caller's thread joins them when its emit is done.
+ * workers and no codec there are two sets of slots, pipelined: while the
+ * caller's thread emits one batch to the sink (which is serial), the
+ * workers prepare and hash the next, and the caller's thread joins them
+ * when its emit is done.  With a codec there is one set: compression
+ * dominates, and a second set would double the compression buffers.
  * Every batch of a call is emitted before the call returns.  The output is
  * byte-identical whatever the number of threads.  A record stored raw is
  * hashed and emitted straight from the caller's buffer: no copy.
@@ -89,8 +91,8 @@ struct vms_encoder {
     vms_codec_ctx **cctx;  /* one compressor per thread */
     enc_slot *slots;       /* nsets sets of nslots */
     size_t nslots;
-    /* With workers, two sets: while the caller's thread emits one batch
-     * (the sink is serial), the workers prepare and hash the next. */
+    /* With workers and no codec, two sets: while the caller's thread emits
+     * one batch (the sink is serial), the workers prepare and hash the next. */
     size_t nsets;
     size_t cur;            /* the set being filled */
     size_t pending;        /* the set prepared and hashed, not yet emitted */
@@ -357,16 +359,21 @@ static int emit(vms_encoder *e, const void *buf, size_t len)
 }
 
 /* Slot sets and records per set for the current settings. */
+/* Two sets (pipelined) only with workers and no codec.  With a codec the
+ * emit of compressed bytes is short next to compression, and a second set
+ * doubles the compression buffers: in paired runs one set gave zstd encode
+ * on 2 threads 1-12% more in each of 5 alternations (doc/PERFORMANCE.md,
+ * "Output-buffer mode on an AVX-512 host"), with half the memory. */
 static size_t set_count(const vms_encoder *e)
 {
-    return e->threads > 1 ? 2 : 1;
+    return e->threads > 1 && e->codec == VMS_CODEC_NONE ? 2 : 1;
 }
 static size_t set_slots(const vms_encoder *e)
 {
     /* Deeper sets only without a codec: with one, the compress phase
      * dominates and balances itself, and every extra slot holds a
      * compression buffer (measured: zstd 2T fell from 1.1 to 0.85 GB/s). */
-    size_t depth = set_count(e) > 1 && e->codec == VMS_CODEC_NONE
+    size_t depth = e->threads > 1 && e->codec == VMS_CODEC_NONE
                        ? VMS_ENC_SET_MAX / ((size_t)VMS_LANES * e->threads)
                        : 1;
     depth = depth < 1 ? 1 : depth > VMS_ENC_DEPTH ? VMS_ENC_DEPTH : depth;
