@@ -1081,6 +1081,51 @@ Test(batch, threads_give_identical_output)
     free(in);
 }
 
+/* One write of state that changes kind: records without page maps, then
+ * with them (after such a set the encoder fills the next one only to a
+ * SIMD group per thread), then without again.  Any thread count gives the
+ * bytes of one thread. */
+Test(batch, threads_identical_across_page_map_runs)
+{
+    const size_t part = 4u << 20, n = 3 * part;
+    uint8_t *in = malloc(n);
+    uint64_t seed = 99;
+    for (size_t i = 0; i < n; i++)
+        in[i] = (uint8_t)tu_rng(&seed);
+    uint8_t *dev = tu_state(part, 5);
+    memcpy(in + part, dev, part);
+    free(dev);
+    tu_stream ref = {0};
+    for (unsigned t = 1; t <= 4; t++) {
+        vms_membuf mb = {0};
+        vms_encoder *e;
+        cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+        cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+        cr_assert_eq(vms_encoder_set_record_size(e, 65536), VMS_OK);
+        cr_assert_eq(vms_encoder_set_threads(e, t), VMS_OK);
+        cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
+        cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+        vms_encoder_free(e);
+        tu_stream s = tu_from_membuf(&mb);
+        if (t == 1) {
+            /* the middle part was page-mapped: its zero pages were elided */
+            cr_assert_lt(s.len, n - part / 8, "stream of %zu bytes for %zu", s.len, n);
+            ref = s;
+            continue;
+        }
+        cr_assert_eq(s.len, ref.len, "%u threads", t);
+        cr_assert(memcmp(s.data, ref.data, ref.len) == 0, "%u threads differ", t);
+        tu_stream_free(&s);
+    }
+    tu_result r = tu_decode(ref.data, ref.len, 1u << 20, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(r.len, n);
+    cr_assert(memcmp(r.data, in, n) == 0);
+    tu_result_free(&r);
+    tu_stream_free(&ref);
+    free(in);
+}
+
 /* ---- parallel unpacking: every outcome is that of one thread ---------------------- */
 
 /* buffered: VMS_LIMIT_BUFFERED (0: the default) */

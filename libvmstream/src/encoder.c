@@ -91,6 +91,8 @@ struct vms_encoder {
     vms_codec_ctx **cctx;  /* one compressor per thread */
     enc_slot *slots;       /* nsets sets of nslots */
     size_t nslots;
+    size_t fill_to; /* records per set for the next submit: nslots, or one
+                     * SIMD group per thread after a set of page maps */
     /* With workers and no codec, two sets: while the caller's thread emits
      * one batch (the sink is serial), the workers prepare and hash the next. */
     size_t nsets;
@@ -398,6 +400,7 @@ static int alloc_batch(vms_encoder *e)
     e->fill_max = (size_t)vms_pad8(pages);
     e->nsets = set_count(e);
     e->nslots = set_slots(e);
+    e->fill_to = e->nslots;
     e->slots = vms_calloc(&e->mem, sizeof *e->slots * e->nslots * e->nsets);
     e->cctx = vms_calloc(&e->mem, sizeof *e->cctx * e->threads);
     e->jobs = vms_calloc(&e->mem, sizeof *e->jobs * e->nsets);
@@ -751,6 +754,25 @@ static int lend_region(vms_encoder *e, batch_job *j, size_t count)
     return VMS_OK;
 }
 
+#ifndef VMS_ENC_MAPPED_GROUPS
+#define VMS_ENC_MAPPED_GROUPS 1
+#endif
+/* How full the next set is made.  A page-mapped record's literal pages are
+ * gathered into its slot's scratch buffer, hashed from there and emitted
+ * from there; with deep sets the scratch of two sets (2 x 48 MiB with 2
+ * threads and 1 MiB records) no longer stays in cache, and device-like
+ * state encoded slower on 2 threads than on 1 (doc/PERFORMANCE.md).  So
+ * after a set in which at least half the records were page-mapped, the
+ * next holds one SIMD group per thread; the output does not change. */
+static void set_fill(vms_encoder *e, const batch_job *j)
+{
+    size_t mapped = 0;
+    for (size_t i = 0; i < j->count; i++)
+        mapped += (j->slots[i].flags & VMS_RF_PAGEMAP) != 0;
+    const size_t shallow = (size_t)VMS_LANES * VMS_ENC_MAPPED_GROUPS * e->threads;
+    e->fill_to = 2 * mapped >= j->count && shallow < e->nslots ? shallow : e->nslots;
+}
+
 /* Prepares and hashes the current set's first count slots, emitting the
  * pending set meanwhile; the current set becomes pending.  With one set
  * (one thread) it is emitted at once; a set hashed into a lent region is
@@ -778,6 +800,7 @@ static int submit(vms_encoder *e, size_t count)
                         "compression failed (%s)", vms_strerror(j->slots[i].rc));
             return efail(e, j->slots[i].rc);
         }
+    set_fill(e, j);
     if (j->region) {
         if (j->region_overrun) {
             vms_err_set(&e->err, VMS_E_INTERNAL, e->off, j->base_seq,
@@ -841,7 +864,7 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
         p += n;
         offset += n;
         len -= n;
-        if (count == e->nslots) {
+        if (count == e->fill_to) {
             if ((rc = submit(e, count)) != VMS_OK)
                 return rc;
             count = 0;
