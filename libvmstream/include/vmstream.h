@@ -574,7 +574,8 @@ VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
  * records in parallel; the calling thread is one of them.  The output is
  * byte-identical for any number.  Records are batched per
  * vms_encoder_write() call, up to 8 per thread (with 2-8 threads and no
- * codec, up to 64 in all): large writes go fastest.  Memory: with more than
+ * codec, up to 64 in all, but 8 per thread again after a batch of mostly
+ * page-mapped records): large writes go fastest.  Memory: with more than
  * one thread and no codec, two sets of such batches (one set with a
  * codec), each record slot with one record-sized scratch buffer for page
  * maps (when page elision is on) and one for compressed output (with a

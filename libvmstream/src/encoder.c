@@ -360,8 +360,8 @@ static int emit(vms_encoder *e, const void *buf, size_t len)
     return VMS_OK;
 }
 
-/* Slot sets and records per set for the current settings. */
-/* Two sets (pipelined) only with workers and no codec.  With a codec the
+/* Slot sets and records per set for the current settings.  Two sets
+ * (pipelined) only with workers and no codec.  With a codec the
  * emit of compressed bytes is short next to compression, and a second set
  * doubles the compression buffers: in paired runs one set gave zstd encode
  * on 2 threads 1-12% more in each of 5 alternations (doc/PERFORMANCE.md,
