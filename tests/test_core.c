@@ -1082,9 +1082,9 @@ Test(batch, threads_give_identical_output)
 }
 
 /* One write of state that changes kind: records without page maps, then
- * with them (after such a set the encoder fills the next one only to a
- * SIMD group per thread), then without again.  Any thread count gives the
- * bytes of one thread. */
+ * with them, then without again, so the encoder's batch depth changes
+ * inside the write (outbuf/batch_depth_follows_page_maps checks the
+ * depths).  Any thread count gives the bytes of one thread. */
 Test(batch, threads_identical_across_page_map_runs)
 {
     const size_t part = 4u << 20, n = 3 * part;
@@ -1436,6 +1436,7 @@ typedef struct lender {
     uint8_t *lent;        /* outstanding region, or NULL */
     size_t lent_max;
     size_t lends, declines, commits, plain, committed_bytes;
+    size_t asked[16];     /* max_len of the first lends */
     unsigned decline_mod; /* decline lends 1, 1 + mod, 1 + 2 mod, .. (0: never) */
     size_t fail_commit;   /* fail the commit with this number (1-based; 0: never) */
     int violation;
@@ -1458,6 +1459,8 @@ static void *lender_get(void *ctx, size_t max_len)
         snprintf(l->what, sizeof l->what, "lend %zu while lend %zu was not committed",
                  l->lends + 1, l->lends);
     }
+    if (l->lends < sizeof l->asked / sizeof l->asked[0])
+        l->asked[l->lends] = max_len;
     l->lends++;
     if ((l->decline_mod && (l->lends - 1) % l->decline_mod == 0) ||
         max_len > l->cap - l->len) {
@@ -1674,6 +1677,56 @@ Test(outbuf, failed_commit_is_sticky)
     vms_encoder_free(e);
     free(l.buf);
     free(l2.buf);
+    free(in);
+}
+
+/* The lends show each batch's size: after a batch of page-mapped records
+ * the next holds one SIMD group per thread (8 x 2 records here), after one
+ * without page maps the full set again (3 groups per thread: 48).  The
+ * stream stays that of one thread without a lender. */
+Test(outbuf, batch_depth_follows_page_maps)
+{
+    const size_t rec = 65536, span = 72 + rec; /* record header + padded record */
+    const size_t n = 144 * rec;
+    uint8_t *in = malloc(n);
+    uint64_t seed = 7;
+    for (size_t i = 0; i < n; i++)
+        in[i] = (uint8_t)tu_rng(&seed);
+    for (size_t r = 48; r < 96; r++) /* records 48..95: every other page zero */
+        for (size_t pg = 0; pg < rec; pg += 2 * 4096)
+            memset(in + r * rec + pg, 0, 4096);
+    lender l;
+    lender_init(&l, 16u << 20);
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, lender_sink, &l, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, rec), VMS_OK);
+    cr_assert_eq(vms_encoder_set_threads(e, 2), VMS_OK);
+    cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, &l), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    cr_assert_eq(l.violation, 0, "%s", l.what);
+    /* 48 raw, 48 page-mapped, then 16 raw (shallow), then the last 32 */
+    static const size_t want[] = {48, 48, 16, 32};
+    cr_assert_eq(l.lends, 4);
+    cr_assert_eq(l.declines, 0);
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_eq(l.asked[i], want[i] * span, "lend %zu: %zu bytes, want %zu records", i,
+                     l.asked[i], want[i]);
+    vms_membuf mb = {0};
+    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, rec), VMS_OK);
+    cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+    tu_stream one = tu_from_membuf(&mb);
+    cr_assert_eq(l.len, one.len);
+    cr_assert(memcmp(l.buf, one.data, one.len) == 0);
+    cr_assert_lt(one.len, n - 23 * rec, "records 48..95 were page-mapped (24 records of zero pages elided)");
+    tu_stream_free(&one);
+    free(l.buf);
     free(in);
 }
 
