@@ -1714,14 +1714,7 @@ Test(outbuf, batch_depth_follows_page_maps)
     for (size_t i = 0; i < 4; i++)
         cr_assert_eq(l.asked[i], want[i] * span, "lend %zu: %zu bytes, want %zu records", i,
                      l.asked[i], want[i]);
-    vms_membuf mb = {0};
-    cr_assert_eq(vms_encoder_new(&e, vms_sink_membuf, &mb, NULL), VMS_OK);
-    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
-    cr_assert_eq(vms_encoder_set_record_size(e, rec), VMS_OK);
-    cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
-    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
-    vms_encoder_free(e);
-    tu_stream one = tu_from_membuf(&mb);
+    tu_stream one = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 1); /* 1 thread, no lender */
     cr_assert_eq(l.len, one.len);
     cr_assert(memcmp(l.buf, one.data, one.len) == 0);
     cr_assert_lt(one.len, n - 23 * rec, "records 48..95 were page-mapped (24 records of zero pages elided)");
