@@ -513,7 +513,7 @@ static void lim_kernel(void *vc, int tid, int nt)
     for (size_t g = a; g < b; g++) {
         size_t k = 0;
         for (size_t i = g * LANES; i < nrec && k < LANES; i++, k++)
-            ln[k] = (vms_b2_lane){NULL, 0, c->src + i * c->rec, c->rec, out[k], NULL};
+            ln[k] = (vms_b2_lane){NULL, 0, c->src + i * c->rec, c->rec, out[k], NULL, NULL, 0};
         vms_b2_many(ln, k, 32, NULL, 0, c->path);
         g_sink += out[0][0];
     }
@@ -644,7 +644,7 @@ static void check_kernel(void)
         vms_b2_lane ln[LANES];
         for (int k = 0; k < LANES; k++) {
             size_t len = MIB - (size_t)k * 77; /* mixed lengths */
-            ln[k] = (vms_b2_lane){NULL, 0, g_rnd + (size_t)k * MIB, len, out[k], NULL};
+            ln[k] = (vms_b2_lane){NULL, 0, g_rnd + (size_t)k * MIB, len, out[k], NULL, NULL, 0};
         }
         vms_b2_many(ln, LANES, 32, NULL, 0, (vms_b2_path)p);
         for (int k = 0; k < LANES; k++) {

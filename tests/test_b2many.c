@@ -76,25 +76,85 @@ enum copies { COPY_NONE, COPY_ALL, COPY_MIXED, COPY_KINDS };
 static const char *const copy_names[] = {"no copies", "every lane copies",
                                          "lanes 0, 1, 2, 4, 5, 6, .. copy"};
 
+/* How check_batch cuts each message into pieces (vms_b2_lane.segs). */
+enum segmode { SEG_NONE, SEG_ONE, SEG_RANDOM, SEG_PAGES, SEG_KINDS };
+static const char *const seg_names[] = {"msg", "one piece", "random pieces",
+                                        "head + page runs"};
+
+/* Cuts msg[0..len) into pieces as mode says, each piece a separate
+ * allocation of exactly its length (so that reading past a piece, or from
+ * msg itself, is caught by ASan or by a wrong digest).  Returns the count;
+ * *segs and the pieces are freed by free_segs. */
+static size_t make_segs(vms_b2_seg **segs, const uint8_t *msg, size_t len,
+                        enum segmode mode, uint64_t seed)
+{
+    size_t cap = 16, n = 0, at = 0;
+    vms_b2_seg *v = malloc(cap * sizeof *v);
+    cr_assert_not_null(v);
+    uint64_t rs = seed | 1;
+    for (bool first = true; at < len || first; first = false) {
+        size_t want = len - at;
+        if (mode == SEG_RANDOM) {
+            switch (rng_below(&rs, 4)) {
+            case 0: want = rng_below(&rs, 8); break; /* tiny, 0 included */
+            case 1: want = rng_below(&rs, 301); break;
+            default: want = rng_below(&rs, 20001); break;
+            }
+        } else if (mode == SEG_PAGES) {
+            /* [bitmap][fills], then runs of whole pages, now and then an
+             * empty piece: what the encoder hands over for a page map */
+            want = first ? 8 * (1 + rng_below(&rs, 40))
+                   : rng_below(&rs, 8) == 0 ? 0
+                                            : 4096 * (1 + rng_below(&rs, 6));
+        }
+        want = want < len - at ? want : len - at;
+        if (n == cap) {
+            cap *= 2;
+            v = realloc(v, cap * sizeof *v);
+            cr_assert_not_null(v);
+        }
+        uint8_t *piece = NULL;
+        if (want > 0) {
+            piece = malloc(want);
+            cr_assert_not_null(piece);
+            memcpy(piece, msg + at, want);
+        }
+        v[n++] = (vms_b2_seg){piece, want};
+        at += want;
+    }
+    *segs = v;
+    return n;
+}
+
+static void free_segs(vms_b2_seg *segs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free((void *)segs[i].p);
+    free(segs);
+}
+
 /* Runs vms_b2_many on lanes[0..n) (whose out and copy pointers are ignored)
  * with the given path cap and checks every digest against libb2, and that
- * nothing is written past outlen; once without copies, once with every lane
- * copying its message, once with three lanes in four copying.  Each copy
- * must equal its message, with nothing written past its end. */
+ * nothing is written past outlen; without copies, with every lane copying
+ * its message, with three lanes in four copying; each of those with the
+ * messages whole and cut into pieces in three ways.  Each copy must equal
+ * its message, with nothing written past its end. */
 static void check_batch_copies(const vms_b2_lane *lanes_in, size_t n, size_t outlen,
                                const uint8_t *key, size_t keylen, vms_b2_path path,
-                               const char *what, enum copies mode);
+                               const char *what, enum copies mode, enum segmode sm);
 static void check_batch(const vms_b2_lane *lanes_in, size_t n, size_t outlen,
                         const uint8_t *key, size_t keylen, vms_b2_path path,
                         const char *what)
 {
     for (int m = 0; m < COPY_KINDS; m++)
-        check_batch_copies(lanes_in, n, outlen, key, keylen, path, what, (enum copies)m);
+        for (int sm = 0; sm < SEG_KINDS; sm++)
+            check_batch_copies(lanes_in, n, outlen, key, keylen, path, what,
+                               (enum copies)m, (enum segmode)sm);
 }
 
 static void check_batch_copies(const vms_b2_lane *lanes_in, size_t n, size_t outlen,
                                const uint8_t *key, size_t keylen, vms_b2_path path,
-                               const char *what, enum copies mode)
+                               const char *what, enum copies mode, enum segmode sm)
 {
     size_t stride = 64 + GUARD;
     uint8_t *outs = malloc(n * stride + 1);
@@ -112,41 +172,51 @@ static void check_batch_copies(const vms_b2_lane *lanes_in, size_t n, size_t out
             memset(copies[i], GUARD_BYTE, lanes[i].msg_len + GUARD);
             lanes[i].copy = copies[i];
         }
+        if (sm != SEG_NONE) {
+            vms_b2_seg *segs;
+            lanes[i].nsegs = make_segs(&segs, lanes_in[i].msg, lanes_in[i].msg_len, sm,
+                                       UINT64_C(0x5e65) * (i + 1) + lanes_in[i].msg_len);
+            lanes[i].segs = segs;
+            lanes[i].msg = NULL; /* must not be read */
+        }
     }
     vms_b2_many(lanes, n, outlen, key, keylen, path);
     for (size_t i = 0; i < n; i++) {
         if (copies[i]) {
             const size_t len = lanes[i].msg_len;
-            cr_assert(len == 0 || memcmp(copies[i], lanes[i].msg, len) == 0,
-                      "%s, %s: path %s, lane %zu of %zu (pre %zu, msg %zu): the "
+            cr_assert(len == 0 || memcmp(copies[i], lanes_in[i].msg, len) == 0,
+                      "%s, %s, %s: path %s, lane %zu of %zu (pre %zu, msg %zu): the "
                       "copy differs from the message",
-                      what, copy_names[mode], vms_b2_path_name(path), i, n,
-                      lanes[i].pre_len, len);
+                      what, copy_names[mode], seg_names[sm], vms_b2_path_name(path), i,
+                      n, lanes[i].pre_len, len);
             for (size_t g = len; g < len + GUARD; g++)
                 cr_assert(copies[i][g] == GUARD_BYTE,
-                          "%s, %s: path %s lane %zu wrote byte %zu past its copy's "
-                          "%zu bytes",
-                          what, copy_names[mode], vms_b2_path_name(path), i, g, len);
+                          "%s, %s, %s: path %s lane %zu wrote byte %zu past its "
+                          "copy's %zu bytes",
+                          what, copy_names[mode], seg_names[sm], vms_b2_path_name(path),
+                          i, g, len);
             free(copies[i]);
         }
     }
     for (size_t i = 0; i < n; i++) {
         uint8_t want[64];
         char hw[129], hg[129];
-        ref_hash(want, outlen, &lanes[i], key, keylen);
+        ref_hash(want, outlen, &lanes_in[i], key, keylen);
         if (memcmp(want, lanes[i].out, outlen) != 0) {
             hexstr(hw, want, outlen);
             hexstr(hg, lanes[i].out, outlen);
-            cr_assert_fail("%s, %s: path %s, lane %zu of %zu (pre %zu, msg %zu, "
-                           "outlen %zu, keylen %zu):\n want %s\n got  %s",
-                           what, copy_names[mode], vms_b2_path_name(path), i, n,
-                           lanes[i].pre_len, lanes[i].msg_len, outlen, keylen,
-                           hw, hg);
+            cr_assert_fail("%s, %s, %s: path %s, lane %zu of %zu (pre %zu, msg %zu, "
+                           "%zu pieces, outlen %zu, keylen %zu):\n want %s\n got  %s",
+                           what, copy_names[mode], seg_names[sm], vms_b2_path_name(path),
+                           i, n, lanes[i].pre_len, lanes[i].msg_len, lanes[i].nsegs,
+                           outlen, keylen, hw, hg);
         }
         for (size_t g = outlen; g < stride; g++)
             cr_assert(lanes[i].out[g] == GUARD_BYTE,
                       "%s: path %s lane %zu wrote byte %zu past outlen %zu",
                       what, vms_b2_path_name(path), i, g, outlen);
+        if (lanes[i].segs)
+            free_segs((vms_b2_seg *)lanes[i].segs, lanes[i].nsegs);
     }
     free(outs);
     free(lanes);
@@ -228,7 +298,7 @@ static void check_kat(const uint8_t *msg, size_t len, const uint8_t *key,
             vms_b2_lane lanes[9];
             memset(got, 0, sizeof got);
             for (size_t i = 0; i < copies; i++)
-                lanes[i] = (vms_b2_lane){NULL, 0, msg, len, got[i], NULL};
+                lanes[i] = (vms_b2_lane){NULL, 0, msg, len, got[i], NULL, NULL, 0};
             vms_b2_many(lanes, copies, 64, key, keylen, (vms_b2_path)p);
             for (size_t i = 0; i < copies; i++) {
                 hexstr(hg, got[i], 64);
@@ -273,8 +343,8 @@ Test(b2many, kat_detects_change)
     uint8_t want[64], got[64];
     unhex(want, abc512);
     for (int p = 0; p < n_paths(); p++) {
-        vms_b2_lane l[2] = {{NULL, 0, (const uint8_t *)"abd", 3, got, NULL},
-                            {NULL, 0, (const uint8_t *)"abc", 3, NULL, NULL}};
+        vms_b2_lane l[2] = {{NULL, 0, (const uint8_t *)"abd", 3, got, NULL, NULL, 0},
+                            {NULL, 0, (const uint8_t *)"abc", 3, NULL, NULL, NULL, 0}};
         uint8_t other[64];
         l[1].out = other;
         vms_b2_many(l, 2, 64, NULL, 0, (vms_b2_path)p);
@@ -309,13 +379,13 @@ Test(b2many, edge_lengths, .timeout = 300)
                      * batch (misaligned starts), then 8 equal lanes. */
                     for (size_t i = 0; i < nl; i++) {
                         vms_b2_lane one = {pre, prelens[q], data + i, lens[i],
-                                           NULL, NULL};
+                                           NULL, NULL, NULL, 0};
                         check_batch(&one, 1, outlens[o], k ? key : NULL,
                                     keylen, (vms_b2_path)p, "edge single");
                         lanes[n++] = one;
                         lanes[n++] = (vms_b2_lane){pre, prelens[q],
                                                    data + 3 * i + 1,
-                                                   lens[nl - 1 - i], NULL, NULL};
+                                                   lens[nl - 1 - i], NULL, NULL, NULL, 0};
                     }
                     check_batch(lanes, n, outlens[o], k ? key : NULL, keylen,
                                 (vms_b2_path)p, "edge mixed");
@@ -323,7 +393,7 @@ Test(b2many, edge_lengths, .timeout = 300)
                         for (size_t j = 0; j < 8; j++)
                             lanes[j] = (vms_b2_lane){pre, prelens[q],
                                                      data + j * 7, lens[i],
-                                                     NULL, NULL};
+                                                     NULL, NULL, NULL, 0};
                         check_batch(lanes, 8, outlens[o], k ? key : NULL,
                                     keylen, (vms_b2_path)p, "edge equal");
                     }
@@ -333,11 +403,11 @@ Test(b2many, edge_lengths, .timeout = 300)
     for (int p = 0; p < n_paths(); p++) {
         vms_b2_lane lanes[11];
         for (size_t j = 0; j < 8; j++)
-            lanes[j] = (vms_b2_lane){pre, 128, data + j, MIB, NULL, NULL};
+            lanes[j] = (vms_b2_lane){pre, 128, data + j, MIB, NULL, NULL, NULL, 0};
         check_batch(lanes, 8, 32, key, 32, (vms_b2_path)p, "8 x 1 MiB");
         for (size_t j = 0; j < 11; j++)
             lanes[j] = (vms_b2_lane){NULL, 0, data + j, j == 5 ? MIB : 200 + j,
-                                     NULL, NULL};
+                                     NULL, NULL, NULL, 0};
         check_batch(lanes, 11, 64, NULL, 0, (vms_b2_path)p, "1 MiB + short");
     }
     free(data);
@@ -383,7 +453,7 @@ Test(b2many, random_batches, .timeout = 300)
             size_t pl = 128 * rng_below(&rs, 3);
             size_t off = rng_below(&rs, 64);
             lanes[i] = (vms_b2_lane){pre, pl, len ? data + off : NULL, len,
-                                     NULL, NULL};
+                                     NULL, NULL, NULL, 0};
         }
         for (int p = 0; p < n_paths(); p++)
             check_batch(lanes, n, outlen, keylen ? key : NULL, keylen,
@@ -407,7 +477,7 @@ Test(b2many, many_lanes, .timeout = 300)
         size_t len = rng_below(&rs, 2) ? rng_below(&rs, 300)
                                         : rng_below(&rs, 2900);
         lanes[i] = (vms_b2_lane){data, 128 * rng_below(&rs, 2),
-                                 data + rng_below(&rs, 100), len, NULL, NULL};
+                                 data + rng_below(&rs, 100), len, NULL, NULL, NULL, 0};
     }
     for (int p = 0; p < n_paths(); p++) {
         check_batch(lanes, N, 32, key, 32, (vms_b2_path)p, "many lanes keyed");
@@ -427,7 +497,7 @@ Test(b2many, identical_lanes_agree)
     for (int p = 0; p < n_paths(); p++) {
         vms_b2_lane lanes[13];
         for (size_t i = 0; i < 13; i++)
-            lanes[i] = (vms_b2_lane){NULL, 0, msg, sizeof msg, outs[i], NULL};
+            lanes[i] = (vms_b2_lane){NULL, 0, msg, sizeof msg, outs[i], NULL, NULL, 0};
         vms_b2_many(lanes, 13, 32, NULL, 0, (vms_b2_path)p);
         for (size_t i = 1; i < 13; i++)
             cr_assert(memcmp(outs[0], outs[i], 32) == 0);

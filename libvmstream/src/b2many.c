@@ -8,8 +8,9 @@
  * ceil(L / 128)) blocks.  Block i (0-based) is compressed with the byte
  * counter min(128 * (i + 1), L) and, for i = nb - 1 only, the final flag;
  * a short last block is zero padded, and the empty message is one zero
- * block.  Because K and pre are whole blocks, every block lies inside one
- * segment, so only a lane's last block ever needs copying. */
+ * block.  Because K and pre are whole blocks, a block never straddles K,
+ * pre and msg; it is copied only when it is the short last one or when it
+ * straddles two of msg's pieces (vms_b2_lane.segs). */
 #include "b2many.h"
 
 #include <assert.h>
@@ -152,30 +153,86 @@ void vms_b2_final(vms_b2_state *s, uint8_t *out)
     s->buflen = 0;
 }
 
-/* ---- lanes ----------------------------------------------------------------- */
+/* ---- lanes -----------------------------------------------------------------
+ * A job walks its lane's msg through a cursor over the pieces (one piece,
+ * msg itself, when the lane has no segs).  Blocks are taken in order, so
+ * the cursor only moves forward. */
 typedef struct b2_job {
     const vms_b2_lane *lane;
     size_t total;   /* L: bytes hashed, key block included */
     size_t nblocks; /* nb */
     size_t next;    /* next block to compress */
+    const vms_b2_seg *segs; /* the pieces of msg (&one without segs) */
+    size_t nsegs;
+    size_t k;      /* cursor: the piece that holds msg offset kstart.. */
+    size_t kstart; /* msg offset where piece k starts */
+    vms_b2_seg one;
 } b2_job;
 
 static void b2_job_start(b2_job *j, const vms_b2_lane *ln, bool keyed)
 {
     assert(ln->pre_len % VMS_B2_BLOCKBYTES == 0);
     assert(ln->pre_len == 0 || ln->pre != NULL);
-    assert(ln->msg_len == 0 || ln->msg != NULL);
     j->lane = ln;
     j->total = (keyed ? VMS_B2_BLOCKBYTES : 0) + ln->pre_len + ln->msg_len;
     j->nblocks = j->total == 0 ? 1
                                : (j->total + VMS_B2_BLOCKBYTES - 1) /
                                      VMS_B2_BLOCKBYTES;
     j->next = 0;
+    j->k = j->kstart = 0;
+    if (ln->segs != NULL) {
+        j->segs = ln->segs;
+        j->nsegs = ln->nsegs;
+#ifndef NDEBUG
+        size_t sum = 0;
+        for (size_t i = 0; i < ln->nsegs; i++) {
+            assert(ln->segs[i].len == 0 || ln->segs[i].p != NULL);
+            sum += ln->segs[i].len;
+        }
+        assert(sum == ln->msg_len);
+#endif
+    } else {
+        assert(ln->msg_len == 0 || ln->msg != NULL);
+        j->one = (vms_b2_seg){ln->msg, ln->msg_len};
+        j->segs = &j->one;
+        j->nsegs = 1;
+    }
 }
 
-/* Pointer to block i of the job's message; a short (last) block is copied
- * into tmp and zero padded. keyblk is NULL when unkeyed. */
-static const uint8_t *b2_job_block(const b2_job *j, const uint8_t *keyblk,
+/* Moves the cursor to the piece that holds msg offset off (< msg_len) and
+ * returns how many bytes of that piece lie from off on. */
+static size_t b2_job_seek(b2_job *j, size_t off)
+{
+    while (j->k < j->nsegs && off - j->kstart >= j->segs[j->k].len) {
+        j->kstart += j->segs[j->k].len;
+        j->k++;
+    }
+    assert(j->k < j->nsegs);
+    return j->segs[j->k].len - (off - j->kstart);
+}
+
+/* Copies len bytes of msg from offset off (the cursor's piece holds off)
+ * to dst, across pieces. */
+static void b2_job_gather(const b2_job *j, size_t off, uint8_t *dst, size_t len)
+{
+    size_t k = j->k, at = off - j->kstart;
+    while (len > 0) {
+        assert(k < j->nsegs);
+        size_t take = j->segs[k].len - at;
+        take = take < len ? take : len;
+        if (take > 0)
+            memcpy(dst, j->segs[k].p + at, take);
+        dst += take;
+        len -= take;
+        k++;
+        at = 0;
+    }
+}
+
+/* Pointer to block i of the job's message; a short (last) block, or one
+ * that straddles two pieces, is copied into tmp (zero padded).  keyblk is
+ * NULL when unkeyed. */
+static const uint8_t *b2_job_block(b2_job *j, const uint8_t *keyblk,
                                    size_t i, uint8_t tmp[VMS_B2_BLOCKBYTES])
 {
     const vms_b2_lane *ln = j->lane;
@@ -189,13 +246,19 @@ static const uint8_t *b2_job_block(const b2_job *j, const uint8_t *keyblk,
         return ln->pre + off;
     off -= ln->pre_len;
     size_t rem = ln->msg_len - off; /* block i exists, so off <= msg_len */
-    if (rem >= VMS_B2_BLOCKBYTES)
-        return ln->msg + off;
+    if (rem >= VMS_B2_BLOCKBYTES) {
+        if (b2_job_seek(j, off) >= VMS_B2_BLOCKBYTES)
+            return j->segs[j->k].p + (off - j->kstart);
+        b2_job_gather(j, off, tmp, VMS_B2_BLOCKBYTES);
+        return tmp;
+    }
     /* A constant-size copy of zeros becomes a few vector stores, where a
      * memset of the variable tail would become a slow "rep stos". */
     memcpy(tmp, b2_zero_block, VMS_B2_BLOCKBYTES);
-    if (rem > 0)
-        memcpy(tmp, ln->msg + off, rem);
+    if (rem > 0) {
+        b2_job_seek(j, off);
+        b2_job_gather(j, off, tmp, rem);
+    }
     return tmp;
 }
 
@@ -211,9 +274,10 @@ static uint64_t b2_job_flag(const b2_job *j, size_t i)
 }
 
 /* The lane's copy (vms_b2_lane.copy): the msg bytes of blocks [i, i +
- * nblk), which lie in one segment, go to the same offset of copy.  Called
- * right after those blocks were compressed, so they come from the cache. */
-static void b2_job_copy(const b2_job *j, bool keyed, size_t i, size_t nblk)
+ * nblk) go to the same offset of copy.  Called right after those blocks
+ * were compressed (b2_job_block has put the cursor on block i), so they
+ * come from the cache. */
+static void b2_job_copy(b2_job *j, bool keyed, size_t i, size_t nblk)
 {
     const vms_b2_lane *ln = j->lane;
     if (ln->copy == NULL || (keyed && i == 0))
@@ -230,7 +294,8 @@ static void b2_job_copy(const b2_job *j, bool keyed, size_t i, size_t nblk)
     /* Plain stores (memcpy): non-temporal ones measured no faster into a
      * 256 MiB destination and slower into one that stays in cache, as a
      * reused output ring does (doc/PERFORMANCE.md, "Output-buffer mode"). */
-    memcpy(ln->copy + off, ln->msg + off, len);
+    b2_job_seek(j, off);
+    b2_job_gather(j, off, ln->copy + off, len);
 }
 
 /* Compress the job's remaining blocks with scalar code and write its digest. */
@@ -294,9 +359,10 @@ static const b2_simd b2_simd_avx2 = {4, vms_b2_kernel_avx2, vms_b2_run_avx2};
 static const b2_simd b2_simd_avx512 = {8, vms_b2_kernel_avx512, vms_b2_run_avx512};
 
 /* How many blocks from the job's next one on are full, not final, and in
- * one segment (the key block, pre, msg): a run the kernel may take in one
- * call.  0 when the next block is the key block or the last one. */
-static size_t b2_job_run(const b2_job *j, bool keyed)
+ * one piece (the key block, pre, a piece of msg): a run the kernel may take
+ * in one call.  0 when the next block is the key block, the last one, or
+ * straddles two pieces. */
+static size_t b2_job_run(b2_job *j, bool keyed)
 {
     size_t i = j->next;
     if (i + 1 >= j->nblocks || (keyed && i == 0))
@@ -308,7 +374,9 @@ static size_t b2_job_run(const b2_job *j, bool keyed)
         size_t in_pre = (ln->pre_len - off) / VMS_B2_BLOCKBYTES;
         return in_pre < left ? in_pre : left;
     }
-    return left; /* in msg, and every block before the last is full */
+    /* in msg, where every block before the last is full */
+    size_t in_seg = b2_job_seek(j, off - ln->pre_len) / VMS_B2_BLOCKBYTES;
+    return in_seg < left ? in_seg : left;
 }
 
 /* Sorts idx[0..n) by key[idx[i]], largest first (Shell sort, gaps 3k+1). */

@@ -3,8 +3,10 @@
  * vms_b2_many() hashes several independent messages at once, one message
  * per SIMD lane (4 per ymm register with AVX2, 8 per zmm register with
  * AVX-512), and produces digests byte-identical to plain BLAKE2b.  Each
- * message is the concatenation of two segments, pre || msg, so a record's
- * 128-byte prefix block and its payload need not be copied together.
+ * message is the concatenation pre || msg, so a record's 128-byte prefix
+ * block and its payload need not be copied together; msg itself may be a
+ * list of segments (vms_b2_seg), so that a page-mapped record's literal
+ * pages are hashed where they lie instead of being gathered first.
  *
  * vms_b2_init/update/final is a plain incremental scalar BLAKE2b for the
  * chain digest and other small or streamed inputs.
@@ -20,12 +22,25 @@
 #define VMS_B2_OUTBYTES 64
 #define VMS_B2_KEYBYTES 64
 
+/* One piece of a message: len bytes at p (p may be NULL if len is 0). */
+typedef struct vms_b2_seg {
+    const uint8_t *p;
+    size_t len;
+} vms_b2_seg;
+
 typedef struct vms_b2_lane {
     const uint8_t *pre;  size_t pre_len;  /* first segment; pre_len is 0 or a multiple of 128 */
     const uint8_t *msg;  size_t msg_len;  /* second segment, any length (msg may be NULL if 0) */
     uint8_t *out;                          /* outlen bytes written here */
     uint8_t *copy; /* NULL, or msg_len bytes: msg is also copied here, each
                     * piece right after it was hashed, while it is in cache */
+    /* NULL, or nsegs pieces whose concatenation is msg: then msg is
+     * ignored, msg_len must be the pieces' total, and pieces of any length
+     * (0 included) and alignment may follow each other.  A block that
+     * straddles pieces is put together in a 128-byte buffer; the others are
+     * hashed in place, in runs as long as their piece. */
+    const vms_b2_seg *segs;
+    size_t nsegs;
 } vms_b2_lane;
 
 typedef enum {

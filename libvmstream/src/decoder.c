@@ -1172,7 +1172,7 @@ static int flush(vms_decoder *d)
         dec_slot *sl = &d->batch[i];
         vms_make_prefix(sl->prefix, d->h.stream_id, d->h.header_digest, sl->rh);
         d->lanes[i] = (vms_b2_lane){sl->prefix, VMS_PREFIX_BYTES, sl->body,
-                                    sl->c.wire_len, sl->digest, NULL};
+                                    sl->c.wire_len, sl->digest, NULL, NULL, 0};
     }
     hash_job job = {d, n};
     vms_pool_run(d->pool, hash_group, &job, (n + VMS_LANES - 1) / VMS_LANES);

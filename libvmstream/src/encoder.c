@@ -668,7 +668,7 @@ static void header_step(void *ctx)
         vms_make_prefix(s->prefix, e->h.stream_id, e->h.header_digest, rh);
         uint8_t *copy = j->region && !j->region_overrun ? s->dst + VMS_R_HDR : NULL;
         j->lanes[i] = (vms_b2_lane){s->prefix, VMS_PREFIX_BYTES, s->payload, s->wire,
-                                    rh + VMS_R_CHECKSUM, copy};
+                                    rh + VMS_R_CHECKSUM, copy, NULL, 0};
     }
 }
 
