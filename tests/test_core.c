@@ -1082,9 +1082,9 @@ Test(batch, threads_give_identical_output)
 }
 
 /* One write of state that changes kind: records without page maps, then
- * with them, then without again, so the encoder's batch depth changes
- * inside the write (outbuf/batch_depth_follows_page_maps checks the
- * depths).  Any thread count gives the bytes of one thread. */
+ * with them (their literal runs hashed from the caller's buffer), then
+ * without again, so that sets hold records of both kinds.  Any thread
+ * count gives the bytes of one thread. */
 Test(batch, threads_identical_across_page_map_runs)
 {
     const size_t part = 4u << 20, n = 3 * part;
@@ -1680,11 +1680,12 @@ Test(outbuf, failed_commit_is_sticky)
     free(in);
 }
 
-/* The lends show each batch's size: after a batch of page-mapped records
- * the next holds one SIMD group per thread (8 x 2 records here), after one
- * without page maps the full set again (3 groups per thread: 48).  The
- * stream stays that of one thread without a lender. */
-Test(outbuf, batch_depth_follows_page_maps)
+/* Page-mapped records in lent memory: their literal runs are copied there
+ * by the hash pass, piece by piece, after the header and the map.  The
+ * lends show each batch's size: the full set (3 SIMD groups per thread,
+ * 48 records with 2 threads) whether or not the records are page-mapped.
+ * The stream is that of one thread without a lender. */
+Test(outbuf, page_maps_in_full_lent_batches)
 {
     const size_t rec = 65536, span = 72 + rec; /* record header + padded record */
     const size_t n = 144 * rec;
@@ -1707,11 +1708,11 @@ Test(outbuf, batch_depth_follows_page_maps)
     cr_assert_eq(vms_encoder_finish(e), VMS_OK);
     vms_encoder_free(e);
     cr_assert_eq(l.violation, 0, "%s", l.what);
-    /* 48 raw, 48 page-mapped, then 16 raw (shallow), then the last 32 */
-    static const size_t want[] = {48, 48, 16, 32};
-    cr_assert_eq(l.lends, 4);
+    /* 48 raw, 48 page-mapped, 48 raw */
+    static const size_t want[] = {48, 48, 48};
+    cr_assert_eq(l.lends, 3);
     cr_assert_eq(l.declines, 0);
-    for (size_t i = 0; i < 4; i++)
+    for (size_t i = 0; i < 3; i++)
         cr_assert_eq(l.asked[i], want[i] * span, "lend %zu: %zu bytes, want %zu records", i,
                      l.asked[i], want[i]);
     tu_stream one = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 1); /* 1 thread, no lender */

@@ -212,3 +212,81 @@ Test(pagemap, every_bit_flip_rejected)
         }
     tu_stream_free(&s);
 }
+
+/* Without a codec, a page map's literal pages are neither gathered nor
+ * copied: each run of them reaches the sink straight from the caller's
+ * buffer, right after one call with the record header and the map. */
+typedef struct call_log {
+    vms_membuf mb;
+    size_t n;
+    const uint8_t *p[64];
+    size_t len[64];
+} call_log;
+
+static int log_sink(void *ctx, const void *buf, size_t len)
+{
+    call_log *c = ctx;
+    if (c->n < 64) {
+        c->p[c->n] = buf;
+        c->len[c->n] = len;
+    }
+    c->n++;
+    return vms_sink_membuf(&c->mb, buf, len);
+}
+
+Test(pagemap, literal_runs_sent_from_callers_buffer)
+{
+    /* pages: L Z L L Z Z L U L L and a literal tail of 100 bytes */
+    const size_t n = 10 * 4096 + 100;
+    const char kinds[] = "LZLLZZLULLL";
+    const size_t run_at[] = {0, 2, 6, 8}, run_len[] = {4096, 8192, 4096, 8192 + 100};
+    uint8_t *in = malloc(n);
+    uint64_t seed = 4242;
+    for (size_t i = 0; i < n; i++)
+        in[i] = (uint8_t)tu_rng(&seed);
+    for (size_t i = 0; i < 11; i++)
+        if (kinds[i] == 'Z')
+            memset(in + i * 4096, 0, 4096);
+        else if (kinds[i] == 'U')
+            memset(in + i * 4096, 0x33, 4096);
+    tu_stream ref = tu_encode_opts(in, n, n, VMS_CODEC_NONE, 1);
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        call_log c = {0};
+        vms_encoder *e;
+        cr_assert_eq(vms_encoder_new(&e, log_sink, &c, NULL), VMS_OK);
+        cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+        cr_assert_eq(vms_encoder_set_record_size(e, n), VMS_OK);
+        cr_assert_eq(vms_encoder_set_threads(e, threads), VMS_OK);
+        cr_assert_eq(vms_encoder_write(e, 1, 0, 0, in, n), VMS_OK);
+        cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+        vms_encoder_free(e);
+        cr_assert_leq(c.n, 64);
+        /* the stream is the one the plain encoder makes */
+        cr_assert_eq(c.mb.len, ref.len);
+        cr_assert(memcmp(c.mb.data, ref.data, ref.len) == 0, "%u threads", threads);
+        size_t first = 0;
+        while (first < c.n && c.p[first] != in)
+            first++;
+        cr_assert_lt(first, c.n, "%u threads: no sink call from the caller's page 0",
+                     threads);
+        /* 72-byte header, 8-byte bitmap, 8 bytes for 4 fills, in one call */
+        cr_assert_geq(first, 1);
+        cr_assert_eq(c.len[first - 1], 72 + 8 + 8, "%u threads", threads);
+        for (size_t k = 0; k < 4; k++) {
+            cr_assert_lt(first + k, c.n);
+            cr_assert_eq(c.p[first + k], in + run_at[k] * 4096,
+                         "%u threads: run %zu sent from elsewhere", threads, k);
+            cr_assert_eq(c.len[first + k], run_len[k], "%u threads: run %zu: %zu bytes", threads, k, c.len[first + k]);
+        }
+        /* then the padding (wire length 16 + 6 x 4096 + 100) */
+        cr_assert_eq(c.len[first + 4], 4, "%u threads", threads);
+        tu_result r = tu_decode(c.mb.data, c.mb.len, 333, NULL);
+        cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+        cr_assert_eq(r.len, n);
+        cr_assert(memcmp(r.data, in, n) == 0);
+        tu_result_free(&r);
+        vms_membuf_release(&c.mb);
+    }
+    tu_stream_free(&ref);
+    free(in);
+}

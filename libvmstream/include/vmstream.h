@@ -574,18 +574,24 @@ VMS_API vms_status vms_encoder_set_mac_key(vms_encoder *enc, const uint8_t *key,
  * records in parallel; the calling thread is one of them.  The output is
  * byte-identical for any number.  Records are batched per
  * vms_encoder_write() call, up to 8 per thread (with 2-8 threads and no
- * codec, up to 64 in all, but 8 per thread again after a batch of mostly
- * page-mapped records): large writes go fastest.  Memory: with more than
- * one thread and no codec, two sets of such batches (one set with a
- * codec), each record slot with one record-sized scratch buffer for page
- * maps (when page elision is on) and one for compressed output (with a
- * codec).
+ * codec, up to 64 in all): large writes go fastest.  Memory: with more
+ * than one thread and no codec, two sets of such batches (one set with a
+ * codec).  With a codec, each record slot has a record-sized scratch
+ * buffer for page maps (when page elision is on: the literal pages are
+ * gathered for the compressor) and one for compressed output; without
+ * one, only the map itself (1/32768 + 1/4096 of the record size) and a
+ * list of the record's runs of literal pages.
  * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_threads(vms_encoder *enc, unsigned threads);
 /** Uniform-page elision (default on): 4 KiB pages of one repeated byte are
  * sent as one fill byte in a page map (doc/FORMAT.md), costing neither
- * bandwidth nor hashing.  on = 0 turns it off.  Errors: VMS_E_INVALID_ARG,
- * VMS_E_STATE.  Per object. */
+ * bandwidth nor hashing.  Without a codec the other (literal) pages are not
+ * copied: they are hashed where they lie and the sink gets one call for
+ * the record header and the map, then one per run of consecutive literal
+ * pages, straight from the buffer given to vms_encoder_write() (in
+ * output-buffer mode they are copied once, into the lent memory).  on = 0
+ * turns elision off.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per
+ * object. */
 VMS_API vms_status vms_encoder_set_page_elision(vms_encoder *enc, int on);
 /** Signature mode: Ed25519 with this private key (copied); the header's key
  * id is vms_key_id() of its public key.  The encoder writes a signed

@@ -13,7 +13,12 @@
  * dominates, and a second set would double the compression buffers.
  * Every batch of a call is emitted before the call returns.  The output is
  * byte-identical whatever the number of threads.  A record stored raw is
- * hashed and emitted straight from the caller's buffer: no copy.
+ * hashed and emitted straight from the caller's buffer: no copy.  So are
+ * the literal pages of a page-mapped record without a codec: the hash lane
+ * is a list of pieces (the map in the slot, then each run of literal
+ * pages where it lies; vms_b2_lane.segs) and the sink gets the runs one by
+ * one.  With a codec they are gathered, since the compressor needs them
+ * contiguous.
  *
  * With an output-buffer provider (vms_encoder_set_output_buffer), each batch
  * asks it for room for the batch's records before they are hashed; when it
@@ -47,7 +52,11 @@ typedef struct enc_slot {
     uint64_t offset;
     const uint8_t *src; /* the caller's bytes for this record */
     size_t n;
-    uint8_t *buf, *alt; /* scratch: page map + literals; compressed output */
+    uint8_t *buf, *alt; /* scratch: [header][page map][literals with a codec];
+                         * compressed output */
+    vms_b2_seg *segs; /* without a codec: a page map's pieces (below) */
+    size_t nsegs;     /* 0: the payload is contiguous at payload */
+    uint8_t *map;     /* with nsegs: segs[0] in buf, VMS_R_HDR bytes free before it */
     uint16_t flags;
     const uint8_t *payload;
     size_t wire;
@@ -91,8 +100,6 @@ struct vms_encoder {
     vms_codec_ctx **cctx;  /* one compressor per thread */
     enc_slot *slots;       /* nsets sets of nslots */
     size_t nslots;
-    size_t fill_to; /* records per set for the next submit: nslots, or one
-                     * SIMD group per thread after a set of page maps */
     /* With workers and no codec, two sets: while the caller's thread emits
      * one batch (the sink is serial), the workers prepare and hash the next. */
     size_t nsets;
@@ -162,6 +169,7 @@ void vms_encoder_free(vms_encoder *e)
         for (size_t i = 0; i < e->nslots * e->nsets; i++) {
             vms_free(&e->mem, e->slots[i].buf);
             vms_free(&e->mem, e->slots[i].alt);
+            vms_free(&e->mem, e->slots[i].segs);
         }
     vms_free(&e->mem, e->slots);
     vms_free(&e->mem, e->blob);
@@ -400,15 +408,24 @@ static int alloc_batch(vms_encoder *e)
     e->fill_max = (size_t)vms_pad8(pages);
     e->nsets = set_count(e);
     e->nslots = set_slots(e);
-    e->fill_to = e->nslots;
     e->slots = vms_calloc(&e->mem, sizeof *e->slots * e->nslots * e->nsets);
     e->cctx = vms_calloc(&e->mem, sizeof *e->cctx * e->threads);
     e->jobs = vms_calloc(&e->mem, sizeof *e->jobs * e->nsets);
     if (!e->slots || !e->cctx || !e->jobs)
         return VMS_E_NOMEM;
     const size_t head = e->map_max + e->fill_max;
+    /* Without a codec a page map's literal pages stay where they are (one
+     * piece per run of them, at most one run per two pages); with one they
+     * are gathered after the map for the compressor. */
+    const bool gather = e->codec != VMS_CODEC_NONE;
+    const size_t nseg = (pages + 1) / 2 + 1;
     for (size_t i = 0; i < e->nslots * e->nsets; i++) {
-        if (e->elide && !(e->slots[i].buf = vms_malloc(&e->mem, head + e->record_size)))
+        if (e->elide &&
+            !(e->slots[i].buf = vms_malloc(&e->mem, VMS_R_HDR + head +
+                                                        (gather ? e->record_size : 0))))
+            return VMS_E_NOMEM;
+        if (e->elide && !gather &&
+            !(e->slots[i].segs = vms_malloc(&e->mem, nseg * sizeof *e->slots[i].segs)))
             return VMS_E_NOMEM;
         if (e->codec != VMS_CODEC_NONE &&
             !(e->slots[i].alt =
@@ -538,38 +555,71 @@ static bool uniform(const uint8_t *p, size_t n)
 }
 
 /* Page-maps and compresses one record (any thread).  Sets flags, payload
- * and wire; payload is contiguous. */
+ * and wire.  The payload is contiguous at payload, except for a page map
+ * without a codec: then it is nsegs pieces, segs[0] the bitmap and fill
+ * bytes in buf (VMS_R_HDR bytes after buf's start, so that the record
+ * header can go right before them) and the others runs of literal pages in
+ * the caller's buffer, hashed and emitted from there. */
 static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
 {
     s->flags = 0;
     s->payload = s->src;
     s->wire = s->n;
+    s->nsegs = 0;
     s->rc = 0;
     const size_t n = s->n, head = e->map_max + e->fill_max;
     size_t clen;
     if (e->elide) {
-        /* Literal pages are gathered at buf + head; the bitmap and the fill
-         * bytes are then placed right before them, so the payload
-         * [bitmap][fills][literals] is contiguous whatever the fill count. */
+        /* With a codec, literal pages are gathered at base + head; the
+         * bitmap and the fill bytes are then placed right before them, so
+         * the payload [bitmap][fills][literals] is contiguous whatever the
+         * fill count. */
+        const bool gather = e->codec != VMS_CODEC_NONE;
         const size_t pages = (n + VMS_PAGE - 1) / VMS_PAGE;
         const size_t mb = (size_t)vms_pad8((pages + 7) / 8);
-        uint8_t *lit = s->buf + head, *fills = s->buf + e->map_max;
+        uint8_t *base = s->buf + VMS_R_HDR;
+        uint8_t *lit = base + head, *fills = base + e->map_max;
         uint8_t bits[VMS_MAX_RECORD_BYTES / VMS_PAGE / 8];
-        size_t count = 0, nlit = 0;
+        size_t count = 0, nlit = 0, nseg = 1; /* segs[0]: the map */
+        const uint8_t *run = NULL;
+        size_t run_len = 0;
         memset(bits, 0, mb);
         /* Pass 1 finds the uniform pages (a literal page usually differs
-         * within its first bytes, so this costs little). */
+         * within its first bytes, so this costs little) and, without a
+         * codec, the runs of literal pages. */
         for (size_t i = 0; i < pages; i++) {
             const uint8_t *pg = s->src + i * VMS_PAGE;
             size_t len = i + 1 < pages ? VMS_PAGE : n - i * VMS_PAGE;
             if (uniform(pg, len)) {
                 bits[i / 8] |= (uint8_t)(1u << (i % 8));
                 fills[count++] = pg[0]; /* moved next to the literals below */
+                if (run_len > 0 && !gather)
+                    s->segs[nseg++] = (vms_b2_seg){run, run_len};
+                run_len = 0;
             } else {
                 nlit += len;
+                if (run_len == 0)
+                    run = pg;
+                run_len += len;
             }
         }
+        if (run_len > 0 && !gather)
+            s->segs[nseg++] = (vms_b2_seg){run, run_len};
         const size_t fb = (size_t)vms_pad8(count);
+        if (count > 0 && mb + fb + nlit < n && !gather) {
+            /* The fills stay where pass 1 put them; the bitmap goes
+             * before them.  No literal byte is copied. */
+            uint8_t *start = fills - mb;
+            memcpy(start, bits, mb);
+            memset(start + mb + count, 0, fb - count);
+            s->segs[0] = (vms_b2_seg){start, mb + fb};
+            s->nsegs = nseg;
+            s->map = start;
+            s->flags = VMS_RF_PAGEMAP;
+            s->payload = start;
+            s->wire = mb + fb + nlit;
+            return;
+        }
         if (count > 0 && mb + fb + nlit < n) {
             /* Pass 2 gathers the literal pages. */
             for (size_t i = 0, at = 0; i < pages; i++) {
@@ -668,7 +718,8 @@ static void header_step(void *ctx)
         vms_make_prefix(s->prefix, e->h.stream_id, e->h.header_digest, rh);
         uint8_t *copy = j->region && !j->region_overrun ? s->dst + VMS_R_HDR : NULL;
         j->lanes[i] = (vms_b2_lane){s->prefix, VMS_PREFIX_BYTES, s->payload, s->wire,
-                                    rh + VMS_R_CHECKSUM, copy, NULL, 0};
+                                    rh + VMS_R_CHECKSUM, copy,
+                                    s->nsegs ? s->segs : NULL, s->nsegs};
     }
 }
 
@@ -690,9 +741,21 @@ static int emit_pending(vms_encoder *e)
     e->pending_count = 0;
     for (size_t i = 0; i < count; i++) {
         enc_slot *s = &set[i];
-        int rc = emit(e, s->rh, VMS_R_HDR);
-        if (!rc)
-            rc = emit(e, s->payload, s->wire);
+        int rc;
+        if (s->nsegs) {
+            /* The header goes right before the map (room was kept for it),
+             * and they reach the sink in one call; then each run of literal
+             * pages, from the caller's buffer. */
+            uint8_t *hm = s->map - VMS_R_HDR;
+            memcpy(hm, s->rh, VMS_R_HDR);
+            rc = emit(e, hm, VMS_R_HDR + s->segs[0].len);
+            for (size_t k = 1; k < s->nsegs && !rc; k++)
+                rc = emit(e, s->segs[k].p, s->segs[k].len);
+        } else {
+            rc = emit(e, s->rh, VMS_R_HDR);
+            if (!rc)
+                rc = emit(e, s->payload, s->wire);
+        }
         if (!rc)
             rc = emit(e, zeros, (size_t)(vms_pad8(s->wire) - s->wire));
         if (rc)
@@ -754,25 +817,6 @@ static int lend_region(vms_encoder *e, batch_job *j, size_t count)
     return VMS_OK;
 }
 
-#ifndef VMS_ENC_MAPPED_GROUPS
-#define VMS_ENC_MAPPED_GROUPS 1
-#endif
-/* How full the next set is made.  A page-mapped record's literal pages are
- * gathered into its slot's scratch buffer, hashed from there and emitted
- * from there; with deep sets the scratch of two sets (2 x 48 MiB with 2
- * threads and 1 MiB records) no longer stays in cache, and device-like
- * state encoded slower on 2 threads than on 1 (doc/PERFORMANCE.md).  So
- * after a set in which at least half the records were page-mapped, the
- * next holds one SIMD group per thread; the output does not change. */
-static void set_fill(vms_encoder *e, const batch_job *j)
-{
-    size_t mapped = 0;
-    for (size_t i = 0; i < j->count; i++)
-        mapped += (j->slots[i].flags & VMS_RF_PAGEMAP) != 0;
-    const size_t shallow = (size_t)VMS_LANES * VMS_ENC_MAPPED_GROUPS * e->threads;
-    e->fill_to = 2 * mapped >= j->count && shallow < e->nslots ? shallow : e->nslots;
-}
-
 /* Prepares and hashes the current set's first count slots, emitting the
  * pending set meanwhile; the current set becomes pending.  With one set
  * (one thread) it is emitted at once; a set hashed into a lent region is
@@ -800,7 +844,6 @@ static int submit(vms_encoder *e, size_t count)
                         "compression failed (%s)", vms_strerror(j->slots[i].rc));
             return efail(e, j->slots[i].rc);
         }
-    set_fill(e, j);
     if (j->region) {
         if (j->region_overrun) {
             vms_err_set(&e->err, VMS_E_INTERNAL, e->off, j->base_seq,
@@ -864,7 +907,7 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
         p += n;
         offset += n;
         len -= n;
-        if (count == e->fill_to) {
+        if (count == e->nslots) {
             if ((rc = submit(e, count)) != VMS_OK)
                 return rc;
             count = 0;
