@@ -1353,11 +1353,16 @@ static void run_paired(void)
     e2.cfg.threads = d2.cfg.threads = d2b.cfg.threads = ed2.cfg.threads = d2h.cfg.threads = 2;
     d1b.cfg.feed = d2b.cfg.feed = 32 * MIB;
     d1h.cfg.feed = d2h.cfg.feed = 0; /* vms_decoder_feed_hint() */
-    /* Device-like state: page-mapped records (their literals are gathered). */
-    lib_job em1 = {.cfg = base}, em2 = {.cfg = base};
-    em1.cfg.src = em2.cfg.src = g_dev;
-    em1.cfg.out = em2.cfg.out = r6;
-    em2.cfg.threads = 2;
+    /* Device-like state: page-mapped records, their literal runs hashed and
+     * sent from the state buffer (copied into lent memory as they are
+     * hashed in output-buffer mode). */
+    lib_job em1 = {.cfg = base}, em2 = {.cfg = base}, emd = {.cfg = base},
+            eml1 = {.cfg = base}, eml2 = {.cfg = base};
+    em1.cfg.src = em2.cfg.src = emd.cfg.src = eml1.cfg.src = eml2.cfg.src = g_dev;
+    em1.cfg.out = em2.cfg.out = emd.cfg.out = eml1.cfg.out = eml2.cfg.out = r6;
+    em2.cfg.threads = eml2.cfg.threads = 2;
+    emd.cfg.discard = 1;
+    eml1.cfg.lend = eml2.cfg.lend = 1;
 #ifdef BENCH_HAVE_ZSTD
     lim_ctx zc = {.src = g_dev, .len = sub, .rec = MIB, .nt = 1, .level = 1, .dst = r3,
                   .dst_cap = R, .coff = coff, .csz = csz, .nchunks = sub / MIB, .fn = lim_zstd_c};
@@ -1408,6 +1413,9 @@ static void run_paired(void)
     const int I_D2H = ITEM("decode checksum rnd 2T feed hint", dec_job, &d2h, sub);
     const int I_EM1 = ITEM("encode checksum dev 1T", enc_job, &em1, sub);
     const int I_EM2 = ITEM("encode checksum dev 2T", enc_job, &em2, sub);
+    const int I_EMD = ITEM("encode checksum dev 1T discard-sink", enc_job, &emd, sub);
+    const int I_EML1 = ITEM("encode checksum dev 1T lent-buffer", enc_job, &eml1, sub);
+    const int I_EML2 = ITEM("encode checksum dev 2T lent-buffer", enc_job, &eml2, sub);
 #ifdef BENCH_HAVE_ZSTD
     const int I_ZC = ITEM("zstd1-compress dev", lim_run, &zc, sub);
     const int I_ZD = ITEM("zstd1-decompress dev", lim_run, &zd, sub);
@@ -1445,7 +1453,8 @@ static void run_paired(void)
     d2b.slen = e1.slen;
     /* Output-buffer mode must give the bytes of the sink path. */
     {
-        lib_job *lent[][2] = {{&e1, &el1}, {&e1, &el2},
+        em1.slen = do_encode(&em1.cfg);
+        lib_job *lent[][2] = {{&e1, &el1}, {&e1, &el2}, {&em1, &eml1}, {&em1, &eml2},
 #ifdef BENCH_HAVE_ZSTD
                               {&ze1, &zel1},
 #endif
@@ -1504,6 +1513,8 @@ static void run_paired(void)
         {"threads: checksummed encode 2T / 1T, discarding sink", I_ED2, I_ED, 1.8},
         {"threads: checksummed encode 2T / 1T, output-buffer mode", I_EL2, I_EL1, 1.8},
         {"threads: checksummed encode 2T / 1T, device-like state (page maps)", I_EM2, I_EM1, 1.8},
+        {"threads: checksummed encode 2T / 1T, device-like state, output-buffer mode", I_EML2, I_EML1, 1.8},
+        {"device-like encode 1T, output-buffer mode, within 10% of the discarding sink", I_EML1, I_EMD, 0.9},
         {"threads: checksummed verify 2T / 1T (8 MiB feeds)", I_D2, I_D1, 1.8},
         {"threads: checksummed verify 2T / 1T (32 MiB feeds)", I_D2B, I_D1B, 1.8},
         {"threads: checksummed verify 2T / 1T (feeds of vms_decoder_feed_hint)", I_D2H, I_D1H, 1.8},
