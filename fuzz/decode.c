@@ -10,7 +10,9 @@
  *           bits 6-7: limits (0 default, 1 tight, 2 random, 3 medium)
  *   byte 1  chunking: 0 = whole stream in one feed, else chunks of
  *           1 .. 2^(byte1 % 16) bytes (and empty feeds); decoder threads
- *           1 + (byte1 >> 4) % 4 (the comparison run uses one thread)
+ *           1 + (byte1 >> 4) % 4 (the comparison run uses one thread);
+ *           bit 6: page-mapped records in runs (vms_decoder_set_page_runs;
+ *           the comparison run expands them: same bytes delivered)
  *   byte 2  bits 0-1: 1 refuse the header, 2 refuse the commit, 3 refuse
  *           record number byte2 >> 2
  *   byte 3  < 32: allocation number byte3 fails (0 = none); otherwise
@@ -85,6 +87,7 @@ int vmsfuzz_decode(const uint8_t *data, size_t size)
     cfg.split_seed = seed;
     cfg.split_max = c[1] ? 1u << (c[1] % 16) : 0;
     cfg.threads = 1 + (c[1] >> 4) % 4;
+    cfg.page_runs = (c[1] >> 6) & 1;
     switch (c[2] & 3) {
     case 1:
         cfg.refuse_header = true;
@@ -106,13 +109,15 @@ int vmsfuzz_decode(const uint8_t *data, size_t size)
 
     vf_decode_result a, b;
     vf_decode(data + CTRL, size - CTRL, &cfg, &a);
-    if ((cfg.split_max || cfg.threads > 1) && !cfg.fail_alloc_at) {
+    if ((cfg.split_max || cfg.threads > 1 || cfg.page_runs) && !cfg.fail_alloc_at) {
         cfg.split_max = 0;
         cfg.threads = 1;
+        cfg.page_runs = false;
         vf_decode(data + CTRL, size - CTRL, &cfg, &b);
         VF_CHECK(a.rc == b.rc && a.err_code == b.err_code && a.err_record == b.err_record &&
                      a.err_offset == b.err_offset && a.delivered == b.delivered &&
-                     a.raw_bytes == b.raw_bytes && a.committed == b.committed,
+                     a.raw_bytes == b.raw_bytes && a.committed == b.committed &&
+                     a.content == b.content,
                  "the result depends on how the input is split: split %d (%s) record %llu "
                  "offset %llu, %llu records; whole %d (%s) record %llu offset %llu, %llu "
                  "records",

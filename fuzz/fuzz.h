@@ -98,6 +98,7 @@ typedef struct vf_decode_cfg {
     unsigned long fail_alloc_at; /* see vf_mem */
     bool feed_trailing;   /* after VMS_END, feed one more byte */
     unsigned threads;     /* vms_decoder_set_threads when > 1 */
+    bool page_runs;       /* vms_decoder_set_page_runs */
     int target;           /* vms_decoder_set_target with vf_fixed_descriptor(target - 1); 0 none */
     bool target_callbacks;/* ... and vendor callbacks (verdicts from split_seed) */
     /* Optional extra record check (roundtrip); aborts on a mismatch. */
@@ -114,6 +115,7 @@ typedef struct vf_decode_result {
     int err_code;
     uint64_t err_record, err_offset;
     char err_msg[VMS_MSG_MAX];
+    uint64_t content;     /* digest of every delivered record's bytes, in order */
 } vf_decode_result;
 
 void vf_decode_cfg_default(vf_decode_cfg *cfg);

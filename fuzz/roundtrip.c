@@ -269,6 +269,7 @@ int vmsfuzz_roundtrip(const uint8_t *data, size_t size)
     cfg.lim[VMS_LIMIT_BUFFERED] = 16u << 20;
     cfg.split_seed = vf_rand(&rng);
     cfg.split_max = 1u << (vf_below(&rng, 16));
+    cfg.page_runs = (cfg.split_seed >> 63) & 1; /* check_record sees them assembled */
     cfg.check_record = check_record;
     cfg.target = (opt[7] & 0xc0) == 0xc0 ? 1 : 0;
     cfg.check_ctx = &ex;

@@ -75,12 +75,23 @@ static tu_stream three_pages(vms_codec codec)
     return s;
 }
 
+/* Rejected with code, and alike (code, offset, record, message) when
+ * page-mapped records go out in runs, on 1 and 2 threads. */
 static void expect_code(tu_stream *s, int code)
 {
     tu_result r = tu_decode(s->data, s->len, SIZE_MAX, NULL);
     cr_assert_eq(r.rc, code, "expected %s got %s (%s)", vms_strerror(code),
                  vms_strerror(r.rc), r.msg);
     cr_assert_eq(r.records, 0);
+    for (unsigned t = 1; t <= 2; t++) {
+        tu_result q = tu_decode_runs(s->data, s->len, SIZE_MAX, t);
+        cr_assert_eq(q.rc, r.rc, "in runs, %u threads: %s (%s)", t, vms_strerror(q.rc), q.msg);
+        cr_assert_eq(q.offset, r.offset);
+        cr_assert_eq(q.err_record, r.err_record);
+        cr_assert_str_eq(q.msg, r.msg);
+        cr_assert_eq(q.records, 0);
+        tu_result_free(&q);
+    }
     tu_result_free(&r);
 }
 
@@ -289,4 +300,103 @@ Test(pagemap, literal_runs_sent_from_callers_buffer)
     }
     tu_stream_free(&ref);
     free(in);
+}
+
+/* vms_decoder_set_page_runs: the state assembled from the runs is the
+ * state encoded, for every size, codec, feed size and thread count; only
+ * uncompressed page-mapped records come in runs (tu_on_record checks the
+ * runs' order, coverage and merging). */
+Test(pagemap, runs_deliver_the_state)
+{
+    const size_t sizes[] = {4095, 4096, 3 * 4096 + 100, 64 * 4096 + 1, 3u << 20};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        const size_t n = sizes[k];
+        uint8_t *in = tu_state(n, 300 + k);
+        if (n > 5 * 4096) { /* two uniform pages of one byte: one fill run */
+            memset(in + 4096, 0x5a, 2 * 4096);
+            memset(in + 3 * 4096, 0, 4096);
+        }
+        memset(in + (n - 1) / 4096 * 4096, 0x11, n - (n - 1) / 4096 * 4096);
+        for (int codec = 0; codec <= 2; codec++) {
+            if (!vms_codec_available((vms_codec)codec))
+                continue;
+            tu_stream st = tu_encode_opts(in, n, 1u << 20, (vms_codec)codec, 1);
+            size_t mapped = 0, plain_mapped = 0;
+            for (size_t i = 0; tu_record_offset(&st, i) < st.len; i++) {
+                const size_t ro = tu_record_offset(&st, i);
+                if (vms_le16(st.data + ro + VMS_R_TYPE) != VMS_REC_STATE)
+                    break;
+                const uint16_t fl = vms_le16(st.data + ro + VMS_R_FLAGS);
+                mapped += (fl & VMS_RF_PAGEMAP) != 0;
+                plain_mapped += fl == VMS_RF_PAGEMAP;
+            }
+            cr_assert_gt(mapped, 0, "n=%zu codec=%d: no page map to test", n, codec);
+            for (unsigned t = 1; t <= 2; t++)
+                for (size_t step = 97; step != 0; step = step == 97 ? SIZE_MAX : 0) {
+                    tu_result r = tu_decode_runs(st.data, st.len, step, t);
+                    cr_assert_eq(r.rc, VMS_END, "n=%zu codec=%d: %s", n, codec, r.msg);
+                    cr_assert_eq(r.commits, 1);
+                    cr_assert_eq(r.len, n);
+                    cr_assert(memcmp(r.data, in, n) == 0,
+                              "n=%zu codec=%d threads=%u step=%zu: state differs", n, codec,
+                              t, step);
+                    cr_assert_eq(r.run_records, plain_mapped,
+                                 "n=%zu codec=%d: %zu records in runs, %zu page maps", n,
+                                 codec, r.run_records, plain_mapped);
+                    tu_result_free(&r);
+                }
+            if (codec == VMS_CODEC_NONE)
+                cr_assert_gt(plain_mapped, 0);
+            tu_stream_free(&st);
+        }
+        free(in);
+    }
+}
+
+/* Off by default: the same stream comes expanded, in data. */
+Test(pagemap, runs_off_by_default)
+{
+    tu_stream s = three_pages(VMS_CODEC_NONE);
+    tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(r.run_records, 0);
+    tu_result_free(&r);
+    r = tu_decode_runs(s.data, s.len, SIZE_MAX, 1);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(r.run_records, 1);
+    cr_assert_eq(r.data[0], 0);
+    cr_assert_eq(r.data[8192], 0x77);
+    tu_result_free(&r);
+    /* a setting: before the first feed only */
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_set_page_runs(NULL, 1), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_decoder_new(&d, NULL, NULL, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_set_page_runs(d, 1), VMS_OK);
+    cr_assert_eq(vms_decoder_feed(d, s.data, 10, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_set_page_runs(d, 0), VMS_E_STATE);
+    vms_decoder_free(d);
+    tu_stream_free(&s);
+}
+
+/* Every single-bit flip of an uncompressed page-mapped stream is rejected
+ * in runs as it is expanded: same code, offset, message and records staged
+ * before the error. */
+Test(pagemap, runs_every_bit_flip_rejected_alike)
+{
+    tu_stream s = three_pages(VMS_CODEC_NONE);
+    for (size_t i = 0; i < s.len; i++)
+        for (int b = 0; b < 8; b++) {
+            s.data[i] ^= (uint8_t)(1u << b);
+            tu_result r = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+            tu_result q = tu_decode_runs(s.data, s.len, SIZE_MAX, 1);
+            cr_assert(r.rc < 0, "flip %zu/%d accepted", i, b);
+            cr_assert_eq(q.rc, r.rc, "flip %zu/%d", i, b);
+            cr_assert_eq(q.offset, r.offset);
+            cr_assert_str_eq(q.msg, r.msg);
+            cr_assert_eq(q.records, r.records, "flip %zu/%d", i, b);
+            tu_result_free(&r);
+            tu_result_free(&q);
+            s.data[i] ^= (uint8_t)(1u << b);
+        }
+    tu_stream_free(&s);
 }

@@ -276,6 +276,7 @@ typedef struct tu_result {
     tu_log log[64];
     size_t nlog;
     bool nocopy;
+    size_t run_records; /* records delivered in runs (vms_decoder_set_page_runs) */
 } tu_result;
 
 static TU_UNUSED void tu_result_free(tu_result *r)
@@ -304,7 +305,38 @@ static TU_UNUSED int tu_on_record(void *ctx, const vms_record *rec)
         memset(r->data + r->cap, 0, nc - r->cap);
         r->cap = nc;
     }
-    memcpy(r->data + rec->offset, rec->data, rec->len);
+    if (rec->runs) {
+        /* In runs: in order, no gaps, covering [0, len); neighbours never
+         * of one kind that could have been merged. */
+        cr_assert_null(rec->data, "record %llu has both data and runs",
+                       (unsigned long long)rec->index);
+        cr_assert(rec->flags & VMS_RF_PAGEMAP);
+        cr_assert_eq(rec->flags & VMS_RF_COMPRESSED, 0);
+        size_t at = 0;
+        for (size_t i = 0; i < rec->nruns; i++) {
+            const vms_run *u = &rec->runs[i];
+            cr_assert_eq(u->offset, at, "run %zu at %zu, expected %zu", i, u->offset, at);
+            cr_assert_gt(u->len, 0);
+            cr_assert_leq(u->len, rec->len - at);
+            if (i > 0) {
+                const vms_run *v = &rec->runs[i - 1];
+                cr_assert(!(v->data && u->data), "two literal runs in a row");
+                cr_assert(v->data || u->data || v->fill != u->fill,
+                          "two fill runs of one byte in a row");
+            }
+            if (u->data)
+                memcpy(r->data + rec->offset + at, u->data, u->len);
+            else
+                memset(r->data + rec->offset + at, u->fill, u->len);
+            at += u->len;
+        }
+        cr_assert_eq(at, rec->len, "runs cover %zu of %zu bytes", at, rec->len);
+        r->run_records++;
+    } else {
+        cr_assert_not_null(rec->data);
+        cr_assert_eq(rec->nruns, 0);
+        memcpy(r->data + rec->offset, rec->data, rec->len);
+    }
     if (end > r->len)
         r->len = end;
     return 0;
@@ -325,10 +357,12 @@ static TU_UNUSED int tu_on_abort(void *ctx, const vms_error_info *e)
     return 0;
 }
 
-static TU_UNUSED tu_result tu_decode_ex(const uint8_t *data, size_t len, size_t step,
-                                        const vms_limits *lim, const tu_mac *mac,
-                                        vms_auth_mode require, bool nocopy,
-                                        uint64_t *peak)
+/* The driver; threads and page_runs: vms_decoder_set_threads and
+ * vms_decoder_set_page_runs. */
+static TU_UNUSED tu_result tu_decode_all(const uint8_t *data, size_t len, size_t step,
+                                         const vms_limits *lim, const tu_mac *mac,
+                                         vms_auth_mode require, bool nocopy,
+                                         uint64_t *peak, unsigned threads, bool page_runs)
 {
     tu_result r;
     memset(&r, 0, sizeof r);
@@ -338,6 +372,8 @@ static TU_UNUSED tu_result tu_decode_ex(const uint8_t *data, size_t len, size_t 
     vms_decoder *d;
     cr_assert_eq(vms_decoder_new(&d, lim, &cb, NULL), VMS_OK);
     cr_assert_eq(vms_decoder_require_auth(d, require), VMS_OK);
+    cr_assert_eq(vms_decoder_set_threads(d, threads), VMS_OK);
+    cr_assert_eq(vms_decoder_set_page_runs(d, page_runs), VMS_OK);
     if (mac)
         cr_assert_eq(vms_decoder_set_mac_key(d, mac->key, mac->keylen, mac->kid), VMS_OK);
     int rc = VMS_OK;
@@ -367,6 +403,22 @@ static TU_UNUSED tu_result tu_decode_ex(const uint8_t *data, size_t len, size_t 
         *peak = vms_decoder_peak_memory(d);
     vms_decoder_free(d);
     return r;
+}
+
+static TU_UNUSED tu_result tu_decode_ex(const uint8_t *data, size_t len, size_t step,
+                                        const vms_limits *lim, const tu_mac *mac,
+                                        vms_auth_mode require, bool nocopy,
+                                        uint64_t *peak)
+{
+    return tu_decode_all(data, len, step, lim, mac, require, nocopy, peak, 1, false);
+}
+
+/* Page-mapped records in runs (vms_decoder_set_page_runs), on threads. */
+static TU_UNUSED tu_result tu_decode_runs(const uint8_t *data, size_t len, size_t step,
+                                          unsigned threads)
+{
+    return tu_decode_all(data, len, step, NULL, NULL, VMS_AUTH_NONE, false, NULL, threads,
+                         true);
 }
 
 static TU_UNUSED tu_result tu_decode(const uint8_t *data, size_t len, size_t step,

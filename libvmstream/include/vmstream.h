@@ -354,17 +354,34 @@ typedef struct vms_header_info {
     uint8_t header_digest[VMS_DIGEST_BYTES]; /* the header checksum */
 } vms_header_info;
 
+/** One run of a record delivered in runs (vms_decoder_set_page_runs()):
+ * len bytes at offset within the record, either verified bytes (data) or,
+ * when data is NULL, the byte fill repeated len times. */
+typedef struct vms_run {
+    size_t offset;           /* from the record's first byte */
+    size_t len;              /* >= 1 */
+    const uint8_t *data;     /* verified bytes, or NULL: a fill */
+    uint8_t fill;            /* the repeated byte when data is NULL */
+} vms_run;
+
 /** A verified record as delivered to the decoder's record callback. */
 typedef struct vms_record {
     uint64_t index;          /* sequence number */
     uint32_t section;        /* state section id */
     uint64_t offset;         /* byte offset within the section */
     uint32_t phase;          /* pre-copy pass, or VMS_PHASE_STOP_COPY */
-    const uint8_t *data;     /* verified, decompressed payload */
+    const uint8_t *data;     /* verified, decompressed payload; NULL when
+                              * the record comes in runs (below) */
     size_t len;              /* its length (>= 1) */
     uint64_t stream_offset;  /* offset of this record's header in the stream */
     uint32_t wire_len;       /* payload bytes on the wire (before expansion) */
     uint16_t flags;          /* record flags: 0x2 compressed, 0x4 page map */
+    /* With vms_decoder_set_page_runs() on, an uncompressed page-mapped
+     * record is delivered unexpanded: nruns runs in order, covering
+     * [0, len) without gaps, each literal run pointing into the verified
+     * stream bytes, each fill run a byte to repeat.  Otherwise NULL, 0. */
+    const vms_run *runs;
+    size_t nruns;
 } vms_record;
 
 /** Summary of a complete, verified stream. */
@@ -496,6 +513,19 @@ VMS_API vms_status vms_decoder_add_ed25519_key(vms_decoder *dec,
  * (worker threads may call it).  Before the first feed.
  * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_decoder_set_threads(vms_decoder *dec, unsigned threads);
+/** Page-mapped records in runs (default off).  With on != 0, a verified
+ * page-mapped record that is not compressed reaches on_record without
+ * being expanded: vms_record.data is NULL and vms_record.runs lists its
+ * literal runs (pointers to the verified bytes, valid during the call, as
+ * data is) and its runs of uniform pages (a fill byte).  A caller that
+ * copies the state into its own memory anyway (a device's, a file's) then
+ * saves the decoder's copy and its memset: the literal bytes are read once
+ * after they were verified.  Records compressed, not page-mapped, or in
+ * Ed25519 streams (held until a signature covers them) still come in
+ * data.  Memory: one array of max_record / 4096 + 1 runs (24 or 32 bytes
+ * each), from the caller's allocator, outside VMS_LIMIT_BUFFERED.  Before
+ * the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
+VMS_API vms_status vms_decoder_set_page_runs(vms_decoder *dec, int on);
 /** Policy: refuse streams whose format minor is below min_minor.
  * Before the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.
  * Per object. */

@@ -114,6 +114,9 @@ struct vms_decoder {
     size_t wire_cap;
     uint8_t *raw;
     size_t raw_cap;
+    bool page_runs;  /* vms_decoder_set_page_runs() */
+    vms_run *runs;   /* when page-mapped records go out in runs: room for
+                      * max_record / 4096 + 1 of them */
     vms_codec_ctx *codec;
     uint64_t next_seq;
     uint32_t last_phase;
@@ -268,6 +271,7 @@ void vms_decoder_free(vms_decoder *d)
     vms_free(&d->bufmem, d->hdr);
     vms_free(&d->bufmem, d->wire);
     vms_free(&d->bufmem, d->raw);
+    vms_free(&d->mem, d->runs);
     drop_held(d);
     vms_pool_free(d->pool);
     free_tasks(d);
@@ -343,6 +347,16 @@ vms_status vms_decoder_set_threads(vms_decoder *d, unsigned threads)
     if (!configurable(d))
         return VMS_E_STATE;
     d->threads = threads;
+    return VMS_OK;
+}
+
+vms_status vms_decoder_set_page_runs(vms_decoder *d, int on)
+{
+    if (!d)
+        return VMS_E_INVALID_ARG;
+    if (!configurable(d))
+        return VMS_E_STATE;
+    d->page_runs = on != 0;
     return VMS_OK;
 }
 
@@ -505,7 +519,15 @@ static int header_fixed_done(vms_decoder *d)
         d->raw = vms_malloc(&d->bufmem, d->raw_cap);
     d->batch = vms_malloc(&d->mem, sizeof *d->batch * d->batch_cap);
     d->lanes = vms_malloc(&d->mem, sizeof *d->lanes * d->batch_cap);
-    if (!d->hdr || !d->wire || (d->raw_cap && !d->raw) || !d->batch || !d->lanes)
+    /* Runs only for records delivered at once: an Ed25519 stream holds
+     * each record's bytes until a signature covers them. */
+    if (d->page_runs && (h->features_required & VMS_FEAT_PAGEMAP) &&
+        h->auth_mode != VMS_AUTH_ED25519)
+        d->runs = vms_malloc(&d->mem, sizeof *d->runs *
+                                          ((h->max_record + VMS_PAGE - 1) / VMS_PAGE + 1));
+    if (!d->hdr || !d->wire || (d->raw_cap && !d->raw) || !d->batch || !d->lanes ||
+        (d->page_runs && (h->features_required & VMS_FEAT_PAGEMAP) &&
+         h->auth_mode != VMS_AUTH_ED25519 && !d->runs))
         return FAIL(d, VMS_E_NOMEM, 0, R, "out of memory for decoder buffers");
     if (d->threads > 1 && vms_pool_new(&d->pool, &d->mem, d->threads - 1) != VMS_OK)
         return FAIL(d, VMS_E_NOMEM, 0, R, "cannot start %u decoder threads", d->threads);
@@ -826,8 +848,9 @@ static int release(vms_decoder *d)
 {
     while (d->pend_head) {
         pend_meta *m = d->pend_head;
-        vms_record r = {m->index, m->section, m->offset, m->phase, (const uint8_t *)(m + 1),
-                        m->len, m->stream_offset, m->wire_len, m->flags};
+        vms_record r = {m->index,         m->section,  m->offset, m->phase,
+                        (const uint8_t *)(m + 1), m->len, m->stream_offset,
+                        m->wire_len,      m->flags,    NULL,      0};
         int rc = deliver(d, &r);
         if (rc)
             return rc;
@@ -915,10 +938,15 @@ typedef struct unpack_task {
     vms_err err;
 } unpack_task;
 
-/* Expands a page-mapped payload (body, wire_len bytes) into raw.  Reads d,
- * writes only raw, codec and *e: safe on a worker thread. */
-static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8_t *body,
-                          uint8_t *rawbuf, vms_codec_ctx *codec, bool counted, vms_err *e)
+/* A page map's layout, once checked: mb bitmap bytes, count fill bytes
+ * padded to fb, then rest wire bytes for lit literal bytes. */
+typedef struct pagemap {
+    size_t pages, mb, count, fb, lit, rest;
+} pagemap;
+
+/* Checks a page-mapped payload's bitmap, fill padding and (uncompressed)
+ * literal length.  Reads only its arguments: safe on a worker thread. */
+static int check_pagemap(const cur_record *c, const uint8_t *body, pagemap *pm, vms_err *e)
 {
     const uint64_t s = c->start, n = c->seq, po = s + VMS_R_HDR;
     const size_t raw = c->raw_len, wire = c->wire_len;
@@ -954,13 +982,35 @@ static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8
                                "record %llu: fill padding byte is 0x%02x, must be 0",
                                (unsigned long long)n, body[mb + i]);
     const size_t lit = raw - uni_bytes, rest = wire - mb - fb;
-    const uint8_t *fills = body + mb, *src = body + mb + fb;
+    *pm = (pagemap){pages, mb, count, fb, lit, rest};
     if (c->flags & VMS_RF_COMPRESSED) {
         if (rest == 0 || rest >= lit)
             return vms_err_set(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
                                "record %llu: %zu compressed bytes for %zu literal bytes (must "
                                "be 1..%zu)", (unsigned long long)n, rest, lit,
                                lit ? lit - 1 : 0);
+    } else if (rest != lit) {
+        return vms_err_set(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
+                           "record %llu: %zu literal bytes on the wire, the page map needs %zu",
+                           (unsigned long long)n, rest, lit);
+    }
+    return VMS_OK;
+}
+
+/* Expands a page-mapped payload (body, wire_len bytes) into raw.  Reads d,
+ * writes only raw, codec and *e: safe on a worker thread. */
+static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8_t *body,
+                          uint8_t *rawbuf, vms_codec_ctx *codec, bool counted, vms_err *e)
+{
+    const uint64_t s = c->start, n = c->seq, po = s + VMS_R_HDR;
+    const size_t raw = c->raw_len;
+    pagemap pm;
+    int rc = check_pagemap(c, body, &pm, e);
+    if (rc)
+        return rc;
+    const size_t pages = pm.pages, mb = pm.mb, fb = pm.fb, lit = pm.lit, rest = pm.rest;
+    const uint8_t *fills = body + mb, *src = body + mb + fb;
+    if (c->flags & VMS_RF_COMPRESSED) {
         /* Decompress into the tail of the raw buffer, then expand forward:
          * a literal page never moves backwards, so nothing unread is
          * overwritten. */
@@ -976,10 +1026,6 @@ static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8
                                "record %llu: %s (declared %zu literal bytes from %zu)",
                                (unsigned long long)n, why, lit, rest);
         src = rawbuf + raw - lit;
-    } else if (rest != lit) {
-        return vms_err_set(e, VMS_E_BAD_LENGTH, po + mb + fb, n,
-                           "record %llu: %zu literal bytes on the wire, the page map needs %zu",
-                           (unsigned long long)n, rest, lit);
     }
     size_t f = 0;
     for (size_t i = 0; i < pages; i++) {
@@ -995,10 +1041,50 @@ static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8
     return VMS_OK;
 }
 
-static bool needs_unpack(const dec_slot *sl)
+/* Lists a verified, uncompressed page-mapped payload as runs (at most one
+ * per page): literal runs point into body, runs of uniform pages with one
+ * fill byte are merged.  Returns the count, or 0 with *e set when the map
+ * is malformed (the same error expand_pagemap gives). */
+static size_t pagemap_runs(const cur_record *c, const uint8_t *body, vms_run *runs,
+                           vms_err *e)
+{
+    pagemap pm;
+    if (check_pagemap(c, body, &pm, e))
+        return 0;
+    const size_t raw = c->raw_len;
+    const uint8_t *fills = body + pm.mb, *src = body + pm.mb + pm.fb;
+    size_t nr = 0, f = 0;
+    for (size_t i = 0; i < pm.pages; i++) {
+        const size_t off = i * VMS_PAGE, len = i + 1 < pm.pages ? VMS_PAGE : raw - off;
+        vms_run *last = nr ? &runs[nr - 1] : NULL;
+        if ((body[i / 8] >> (i % 8)) & 1) {
+            const uint8_t fill = fills[f++];
+            if (last && !last->data && last->fill == fill)
+                last->len += len;
+            else
+                runs[nr++] = (vms_run){off, len, NULL, fill};
+        } else {
+            if (last && last->data)
+                last->len += len; /* literal pages lie one after another */
+            else
+                runs[nr++] = (vms_run){off, len, src, 0};
+            src += len;
+        }
+    }
+    return nr;
+}
+
+/* Whether a record goes out in runs instead of being expanded. */
+static bool in_runs(const vms_decoder *d, const dec_slot *sl)
+{
+    return d->runs != NULL && sl->c.type == VMS_REC_STATE &&
+           (sl->c.flags & (VMS_RF_PAGEMAP | VMS_RF_COMPRESSED)) == VMS_RF_PAGEMAP;
+}
+
+static bool needs_unpack(const vms_decoder *d, const dec_slot *sl)
 {
     return sl->c.type == VMS_REC_STATE &&
-           (sl->c.flags & (VMS_RF_PAGEMAP | VMS_RF_COMPRESSED)) != 0;
+           (sl->c.flags & (VMS_RF_PAGEMAP | VMS_RF_COMPRESSED)) != 0 && !in_runs(d, sl);
 }
 
 /* Decompresses or expands a verified STATE record into t->raw; on failure
@@ -1075,9 +1161,21 @@ static void free_tasks(vms_decoder *d)
 static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *data)
 {
     d->raw_total += c->raw_len;
-    vms_record r = {c->seq, c->section, c->offset, c->phase, data,
-                    c->raw_len, c->start, c->wire_len, c->flags};
+    vms_record r = {c->seq,   c->section,  c->offset, c->phase, data, c->raw_len,
+                    c->start, c->wire_len, c->flags,  NULL,     0};
     return d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r) : deliver(d, &r);
+}
+
+/* Delivers a verified, uncompressed page-mapped record in runs. */
+static int runs_record(vms_decoder *d, const cur_record *c, const uint8_t *body)
+{
+    const size_t nr = pagemap_runs(c, body, d->runs, &d->err);
+    if (nr == 0)
+        return fail(d);
+    d->raw_total += c->raw_len;
+    vms_record r = {c->seq,   c->section,  c->offset, c->phase, NULL, c->raw_len,
+                    c->start, c->wire_len, c->flags,  d->runs,  nr};
+    return deliver(d, &r);
 }
 
 /* Latches a task's error as the decoder's. */
@@ -1099,7 +1197,7 @@ static int deliver_verified(vms_decoder *d, size_t ok)
     for (size_t i = 0; i < ok;) {
         size_t g = 0, end = i;
         for (; end < ok; end++) {
-            if (!needs_unpack(&d->batch[end]))
+            if (!needs_unpack(d, &d->batch[end]))
                 continue;
             if (g == d->ntasks)
                 break;
@@ -1114,7 +1212,13 @@ static int deliver_verified(vms_decoder *d, size_t ok)
             if (sl->c.type != VMS_REC_STATE)
                 continue;
             const uint8_t *data = sl->body;
-            if (needs_unpack(sl)) {
+            if (in_runs(d, sl)) {
+                int rc = runs_record(d, &sl->c, sl->body);
+                if (rc)
+                    return rc;
+                continue;
+            }
+            if (needs_unpack(d, sl)) {
                 unpack_task *t = &d->tasks[k++];
                 if (t->rc && t != &d->tasks[0]) {
                     t = &d->tasks[0];
