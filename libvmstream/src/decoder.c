@@ -521,13 +521,13 @@ static int header_fixed_done(vms_decoder *d)
     d->lanes = vms_malloc(&d->mem, sizeof *d->lanes * d->batch_cap);
     /* Runs only for records delivered at once: an Ed25519 stream holds
      * each record's bytes until a signature covers them. */
-    if (d->page_runs && (h->features_required & VMS_FEAT_PAGEMAP) &&
-        h->auth_mode != VMS_AUTH_ED25519)
+    const bool runs = d->page_runs && (h->features_required & VMS_FEAT_PAGEMAP) &&
+                      h->auth_mode != VMS_AUTH_ED25519;
+    if (runs) /* max_record is within the limits already */
         d->runs = vms_malloc(&d->mem, sizeof *d->runs *
                                           ((h->max_record + VMS_PAGE - 1) / VMS_PAGE + 1));
     if (!d->hdr || !d->wire || (d->raw_cap && !d->raw) || !d->batch || !d->lanes ||
-        (d->page_runs && (h->features_required & VMS_FEAT_PAGEMAP) &&
-         h->auth_mode != VMS_AUTH_ED25519 && !d->runs))
+        (runs && !d->runs))
         return FAIL(d, VMS_E_NOMEM, 0, R, "out of memory for decoder buffers");
     if (d->threads > 1 && vms_pool_new(&d->pool, &d->mem, d->threads - 1) != VMS_OK)
         return FAIL(d, VMS_E_NOMEM, 0, R, "cannot start %u decoder threads", d->threads);
