@@ -1756,3 +1756,234 @@ Test(outbuf, settings)
     cr_assert(!l.violation, "%s", l.what);
     free(l.buf);
 }
+
+/* ---- whole batches across feeds (wire slots, parking) ------------------------- */
+
+/* Feeds s in pieces of step bytes; returns the result of each feed in
+ * rcs[] (up to cap of them) and the records delivered when each returned. */
+typedef struct park_trace {
+    int rcs[64];
+    size_t delivered[64];
+    size_t nfeeds;
+} park_trace;
+
+static tu_result feed_traced(const tu_stream *s, const size_t *cuts, size_t ncuts,
+                             park_trace *t)
+{
+    tu_result r;
+    memset(&r, 0, sizeof r);
+    memset(t, 0, sizeof *t);
+    vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
+                                .on_abort = tu_on_abort, .ctx = &r};
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    size_t pos = 0;
+    int rc = VMS_OK;
+    for (size_t i = 0; i <= ncuts && rc >= 0; i++) {
+        size_t end = i < ncuts ? cuts[i] : s->len;
+        rc = vms_decoder_feed(d, s->data + pos, end - pos, NULL);
+        t->rcs[t->nfeeds] = rc;
+        t->delivered[t->nfeeds++] = r.records;
+        pos = end;
+    }
+    if (rc >= 0)
+        rc = vms_decoder_finish(d);
+    r.rc = rc;
+    r.offset = vms_decoder_error(d)->offset;
+    r.err_record = vms_decoder_error(d)->record;
+    snprintf(r.msg, sizeof r.msg, "%s", vms_decoder_error(d)->message);
+    vms_decoder_free(d);
+    return r;
+}
+
+Test(batch, short_batch_waits_for_the_next_feed)
+{
+    /* 12 records of 100 bytes.  A feed that ends after 3 whole records
+     * leaves a batch too short for the SIMD lanes: the decoder keeps it
+     * (copied) and hashes it with the next feed's records, so nothing is
+     * delivered yet; the next feed delivers all. */
+    uint8_t *in = tu_state(1200, 31);
+    tu_stream s = tu_encode_opts(in, 1200, 100, VMS_CODEC_NONE, 0);
+    size_t cut = tu_record_offset(&s, 3);
+    park_trace t;
+    tu_result r = feed_traced(&s, &cut, 1, &t);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(t.nfeeds, 2);
+    cr_assert_eq(t.rcs[0], VMS_OK);
+    cr_assert_eq(t.delivered[0], 0, "the short batch was hashed at once");
+    cr_assert_eq(t.delivered[1], 12);
+    cr_assert_eq(r.len, 1200);
+    cr_assert_arr_eq(r.data, in, 1200);
+    tu_result_free(&r);
+
+    /* record 1 corrupt: the feed holding it succeeds, the next one reports
+     * it with the offset and message of a whole-stream decode, after
+     * delivering record 0 only */
+    s.data[tu_record_offset(&s, 1) + VMS_R_HDR + 7] ^= 0x20;
+    tu_result whole = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+    cr_assert_eq(whole.rc, VMS_E_RECORD_CHECKSUM);
+    r = feed_traced(&s, &cut, 1, &t);
+    cr_assert_eq(t.rcs[0], VMS_OK);
+    cr_assert_eq(r.rc, VMS_E_RECORD_CHECKSUM, "%s", r.msg);
+    cr_assert_eq(r.offset, whole.offset);
+    cr_assert_eq(r.err_record, 1);
+    cr_assert_str_eq(r.msg, whole.msg);
+    cr_assert_eq(r.records, 1);
+    cr_assert_eq(r.aborts, 1);
+    tu_result_free(&r);
+    tu_result_free(&whole);
+
+    /* truncated after record 3: finish verifies and delivers the waiting
+     * records, then reports the truncation */
+    s.data[tu_record_offset(&s, 1) + VMS_R_HDR + 7] ^= 0x20;
+    size_t cuts[1] = {tu_record_offset(&s, 3)};
+    tu_stream cutoff = {s.data, tu_record_offset(&s, 4)};
+    r = feed_traced(&cutoff, cuts, 1, &t);
+    cr_assert_eq(r.rc, VMS_E_TRUNCATED, "%s", r.msg);
+    cr_assert_eq(t.delivered[t.nfeeds - 1], 0, "records left for finish");
+    cr_assert_eq(r.records, 4, "finish delivered %zu", r.records);
+    cr_assert_eq(r.commits, 0);
+    cr_assert_eq(r.aborts, 1);
+    cr_assert_arr_eq(r.data, in, 400);
+    tu_result_free(&r);
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(batch, flush_delivers_the_waiting_records_now)
+{
+    /* vms_decoder_flush: the records fed whole are verified and delivered
+     * at once; a record fed in part is not a record yet; a waiting bad
+     * record fails there, sticky; after END it reports VMS_END. */
+    uint8_t *in = tu_state(1200, 34);
+    tu_stream s = tu_encode_opts(in, 1200, 100, VMS_CODEC_NONE, 0);
+    cr_assert_eq(vms_decoder_flush(NULL), VMS_E_INVALID_ARG);
+    for (int bad = 0; bad <= 1; bad++) {
+        const size_t at = tu_record_offset(&s, 1) + VMS_R_HDR + 7;
+        if (bad)
+            s.data[at] ^= 0x01;
+        tu_result r;
+        memset(&r, 0, sizeof r);
+        vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
+                                    .on_abort = tu_on_abort, .ctx = &r};
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_flush(d), VMS_OK, "nothing fed");
+        const size_t part = tu_record_offset(&s, 3) + 40; /* 3 records and a bit */
+        cr_assert_eq(vms_decoder_feed(d, s.data, part, NULL), VMS_OK);
+        cr_assert_eq(r.records, 0, "a short batch waits");
+        if (!bad) {
+            cr_assert_eq(vms_decoder_flush(d), VMS_OK);
+            cr_assert_eq(r.records, 3);
+            cr_assert_arr_eq(r.data, in, 300);
+            cr_assert_eq(vms_decoder_flush(d), VMS_OK, "again: nothing waits");
+            cr_assert_eq(r.records, 3);
+            cr_assert_eq(vms_decoder_feed(d, s.data + part, s.len - part, NULL), VMS_END);
+            cr_assert_eq(r.records, 12);
+            cr_assert_eq(vms_decoder_flush(d), VMS_END);
+            cr_assert_eq(vms_decoder_finish(d), VMS_END);
+            cr_assert_eq(r.commits, 1);
+            cr_assert_arr_eq(r.data, in, 1200);
+        } else {
+            cr_assert_eq(vms_decoder_flush(d), VMS_E_RECORD_CHECKSUM);
+            cr_assert_eq(r.records, 1, "record 0 comes before the bad one");
+            cr_assert_eq(r.aborts, 1);
+            cr_assert_eq(vms_decoder_error(d)->record, 1);
+            tu_result whole = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+            cr_assert_eq(vms_decoder_error(d)->offset, whole.offset);
+            cr_assert_str_eq(vms_decoder_error(d)->message, whole.msg);
+            tu_result_free(&whole);
+            cr_assert_eq(vms_decoder_flush(d), VMS_E_RECORD_CHECKSUM, "sticky");
+            cr_assert_eq(vms_decoder_feed(d, s.data + part, 8, NULL), VMS_E_RECORD_CHECKSUM);
+            s.data[at] ^= 0x01;
+        }
+        vms_decoder_free(d);
+        tu_result_free(&r);
+    }
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(batch, full_batch_hashed_while_a_body_is_put_together)
+{
+    /* Feeds of 6.5 (1 thread) and 11.5 (2 threads) records: each ends with
+     * a batch long enough to be hashed at once and a body half put together
+     * in a wire slot, which must survive the batch's release and its slots'
+     * reuse by the next records. */
+    const size_t rec = 1000, n = 60 * rec;
+    uint8_t *in = tu_random(n, 32);
+    tu_stream s = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 0);
+    const size_t wire = tu_record_offset(&s, 1) - tu_record_offset(&s, 0);
+    for (unsigned threads = 1; threads <= 2; threads++) {
+        const size_t steps[] = {6 * wire + wire / 2, 11 * wire + wire / 2, 2 * wire + 3,
+                                wire / 3, 8 * wire + 1};
+        for (size_t k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+            tu_result r = tu_decode_all(s.data, s.len, steps[k], NULL, NULL, VMS_AUTH_NONE,
+                                        false, NULL, threads, false);
+            cr_assert_eq(r.rc, VMS_END, "%u threads, step %zu: %s", threads, steps[k], r.msg);
+            cr_assert_eq(r.records, 60);
+            cr_assert_eq(r.len, n);
+            cr_assert_arr_eq(r.data, in, n, "%u threads, step %zu: state differs", threads,
+                             steps[k]);
+            tu_result_free(&r);
+        }
+    }
+    tu_stream_free(&s);
+    free(in);
+}
+
+Test(batch, wire_slots_stay_within_the_buffer_limit)
+{
+    /* The extra wire slots come only from the budget left after the
+     * stream's own buffers: at the smallest buffer limit that accepts the
+     * stream there is room for none, and decoding is the same; with the
+     * default limit they are there (a higher peak) and still within it. */
+    const size_t rec = 256 * 1024, n = 24 * rec;
+    uint8_t *in = tu_state(n, 33);
+    tu_stream s = tu_encode(in, n, rec, VMS_CODEC_NONE, NULL);
+    uint64_t lo = 64 * 1024, hi = 4 * rec; /* rejected, accepted */
+    while (hi - lo > 1) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        vms_limits *l;
+        cr_assert_eq(vms_limits_new(&l, NULL), VMS_OK);
+        cr_assert_eq(vms_limits_set(l, VMS_LIMIT_BUFFERED, mid), VMS_OK);
+        tu_result r = tu_decode(s.data, s.len, 4096, l);
+        if (r.rc == VMS_END)
+            hi = mid;
+        else
+            lo = mid;
+        cr_assert(r.rc == VMS_END || r.rc == VMS_E_LIMIT_RECORD, "%s", r.msg);
+        tu_result_free(&r);
+        vms_limits_free(l);
+    }
+    uint64_t peaks[3];
+    const uint64_t limits[3] = {hi, hi + rec + 64, 80u << 20};
+    for (int i = 0; i < 3; i++) {
+        vms_limits *l;
+        cr_assert_eq(vms_limits_new(&l, NULL), VMS_OK);
+        cr_assert_eq(vms_limits_set(l, VMS_LIMIT_BUFFERED, limits[i]), VMS_OK);
+        for (unsigned threads = 1; threads <= 2; threads++) {
+            uint64_t peak = 0;
+            tu_result r = tu_decode_all(s.data, s.len, 5000 + 3 * threads, l, NULL,
+                                        VMS_AUTH_NONE, false, &peak, threads, false);
+            cr_assert_eq(r.rc, VMS_END, "limit %llu: %s", (unsigned long long)limits[i],
+                         r.msg);
+            cr_assert_arr_eq(r.data, in, n);
+            cr_assert_leq(peak, limits[i]);
+            if (threads == 1)
+                peaks[i] = peak;
+            tu_result_free(&r);
+        }
+        vms_limits_free(l);
+    }
+    /* one more slot fits in the second limit, seven in the default one
+     * (one per lane of a thread's batch, and no more however large the
+     * budget) */
+    cr_assert_geq(peaks[1], peaks[0] + rec, "%llu vs %llu", (unsigned long long)peaks[1],
+                  (unsigned long long)peaks[0]);
+    cr_assert_geq(peaks[2], peaks[0] + 7 * rec);
+    cr_assert_lt(peaks[2], peaks[0] + 8 * rec, "%llu vs %llu", (unsigned long long)peaks[2],
+                 (unsigned long long)peaks[0]);
+    tu_stream_free(&s);
+    free(in);
+}

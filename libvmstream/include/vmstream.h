@@ -289,7 +289,10 @@ typedef enum vms_limit {
     VMS_LIMIT_BLOB = 4,           /* max device-version blob bytes */
     VMS_LIMIT_BUFFERED = 5        /* max bytes of the decoder's stream-sized
                                      buffers: header, record, decompressor,
-                                     held state (outside it: a fixed
+                                     held state, and, when there is room
+                                     left, up to 8 per thread less one
+                                     more record buffers for whole SIMD
+                                     batches (outside it: a fixed
                                      < 4 KiB per thread of bookkeeping and
                                      per-thread unpack buffers, see
                                      vms_decoder_set_threads) */
@@ -439,7 +442,11 @@ VMS_API vms_status vms_decoder_new(vms_decoder **out, const vms_limits *lim,
  * NULL does nothing.  Per object. */
 VMS_API void vms_decoder_free(vms_decoder *dec);
 
-/** Feeds len bytes.  Input may be split anywhere.  Returns:
+/** Feeds len bytes.  Input may be split anywhere.  Records are verified
+ * and delivered (on_record) in SIMD batches: a short batch left at the end
+ * of a feed may wait for the next feed's records, so a record's delivery,
+ * or its error, may come on a later feed, in vms_decoder_flush(), or in
+ * vms_decoder_finish() (never later than the END record).  Returns:
  *   VMS_OK   all bytes consumed, more input expected;
  *   VMS_END  all bytes consumed and the END record verified; any byte fed
  *            after it fails with VMS_E_TRAILING_DATA.  Call
@@ -452,10 +459,20 @@ VMS_API void vms_decoder_free(vms_decoder *dec);
  * Per object. */
 VMS_API int vms_decoder_feed(vms_decoder *dec, const void *buf, size_t len,
                              size_t *consumed);
+/** Verifies and delivers now every record fed so far that waits in the
+ * batch (like zlib's Z_SYNC_FLUSH; a feed-driven caller never needs it:
+ * waiting records come with the next feed, or in finish).  Records of a
+ * signed stream still wait for the checkpoint that covers them, and a
+ * record whose bytes are not all fed is not a record yet.  Returns VMS_OK,
+ * VMS_END (the END record verified), or the first record's error (sticky,
+ * as for vms_decoder_feed).  Per object. */
+VMS_API int vms_decoder_flush(vms_decoder *dec);
 /** Declares end of input.  Returns VMS_END if the END record verified with
  * nothing after it (on_commit fires, once); VMS_E_TRUNCATED (sticky, fires
- * on_abort) if the stream stopped before its END record; or the earlier
- * error.  May be called again: it returns the same result.  Per object. */
+ * on_abort) if the stream stopped before its END record, after every
+ * record fed whole was verified and delivered; a waiting record's own
+ * error; or the earlier error.  May be called again: it returns the same
+ * result.  Per object. */
 VMS_API int vms_decoder_finish(vms_decoder *dec);
 /** Non-zero iff the END record verified and no error occurred (so far).
  * Read-only. */
@@ -471,8 +488,11 @@ VMS_API uint64_t vms_decoder_offset(const vms_decoder *dec);
  * pad8(max_record)), at least 1 MiB, but never more than 256 MiB nor more
  * than the decoder's VMS_LIMIT_BUFFERED (max_record is the stream's word:
  * the caller's limit bounds the buffer it asks for); before it, 1 MiB.
- * Smaller feeds are always correct, only slower: records are hashed in
- * batches within one feed, never across feeds.  Cannot fail (NULL: 1 MiB).
+ * Smaller feeds are always correct: a short batch of records left at the
+ * end of a feed waits (copied, when the VMS_LIMIT_BUFFERED budget has room)
+ * to be hashed with the next feed's records, and bodies that span feeds
+ * are put together and batched as well, so even small feeds keep the SIMD
+ * lanes busy; large feeds save those copies.  Cannot fail (NULL: 1 MiB).
  * Read-only. */
 VMS_API size_t vms_decoder_feed_hint(const vms_decoder *dec);
 /** The header once its checksum (or MAC) verified — also when the stream

@@ -49,12 +49,14 @@ typedef struct cur_record {
 /* A record whose bounds and padding were checked, waiting in the batch for
  * its checksum: batches are hashed in SIMD lanes (and worker threads), then
  * verified and delivered in order.  body points into the caller's buffer
- * (valid until the feed call returns: every feed flushes the batch before
- * it returns) or into d->wire. */
+ * (inplace: valid until the feed call returns, so before it returns the
+ * batch is hashed or such bodies are copied to wire slots, park()) or into
+ * one of the wire slots. */
 typedef struct dec_slot {
     cur_record c;
     uint8_t rh[VMS_R_HDR];
     const uint8_t *body;
+    bool inplace;
     uint8_t prefix[VMS_PREFIX_BYTES];
     uint8_t digest[VMS_DIGEST_BYTES];
 } dec_slot;
@@ -110,8 +112,16 @@ struct vms_decoder {
     /* records */
     uint8_t rh[VMS_R_HDR];
     cur_record cur;
-    uint8_t *wire;
-    size_t wire_cap;
+    uint8_t *wire;       /* wire slot 0 */
+    uint8_t *wire_more;  /* wire slots 1 .. nwire - 1, when the budget allows */
+    size_t wire_cap;     /* bytes per wire slot */
+    size_t nwire;        /* wire slots: a body spanning feeds is put together in
+                          * one, and a batched body is parked in one */
+    size_t wire_used;    /* slots 0 .. wire_used - 1 are taken: by batched
+                          * bodies, or by the body being put together */
+    uint8_t **slots;     /* the wire slots (batch_cap entries, nwire set) */
+    bool assembling;     /* a body is being put together in slots[asm_slot] */
+    size_t asm_slot;
     uint8_t *raw;
     size_t raw_cap;
     bool page_runs;  /* vms_decoder_set_page_runs() */
@@ -270,6 +280,7 @@ void vms_decoder_free(vms_decoder *d)
     vms_codec_free(d->codec);
     vms_free(&d->bufmem, d->hdr);
     vms_free(&d->bufmem, d->wire);
+    vms_free(&d->bufmem, d->wire_more);
     vms_free(&d->bufmem, d->raw);
     vms_free(&d->mem, d->runs);
     drop_held(d);
@@ -277,6 +288,7 @@ void vms_decoder_free(vms_decoder *d)
     free_tasks(d);
     vms_free(&d->mem, d->batch);
     vms_free(&d->mem, d->lanes);
+    vms_free(&d->mem, d->slots);
     vms_descriptor_free(d->target);
     vms_descriptor_free(d->source);
     memset(d->key, 0, sizeof d->key);
@@ -519,6 +531,7 @@ static int header_fixed_done(vms_decoder *d)
         d->raw = vms_malloc(&d->bufmem, d->raw_cap);
     d->batch = vms_malloc(&d->mem, sizeof *d->batch * d->batch_cap);
     d->lanes = vms_malloc(&d->mem, sizeof *d->lanes * d->batch_cap);
+    d->slots = vms_malloc(&d->mem, sizeof *d->slots * d->batch_cap);
     /* Runs only for records delivered at once: an Ed25519 stream holds
      * each record's bytes until a signature covers them. */
     const bool runs = d->page_runs && (h->features_required & VMS_FEAT_PAGEMAP) &&
@@ -526,9 +539,11 @@ static int header_fixed_done(vms_decoder *d)
     if (runs) /* max_record is within the limits already */
         d->runs = vms_malloc(&d->mem, sizeof *d->runs *
                                           ((h->max_record + VMS_PAGE - 1) / VMS_PAGE + 1));
-    if (!d->hdr || !d->wire || (d->raw_cap && !d->raw) || !d->batch || !d->lanes ||
+    if (!d->hdr || !d->wire || (d->raw_cap && !d->raw) || !d->batch || !d->lanes || !d->slots ||
         (runs && !d->runs))
         return FAIL(d, VMS_E_NOMEM, 0, R, "out of memory for decoder buffers");
+    d->slots[0] = d->wire;
+    d->nwire = 1; /* more in header_done(), add_wire_slots() */
     if (d->threads > 1 && vms_pool_new(&d->pool, &d->mem, d->threads - 1) != VMS_OK)
         return FAIL(d, VMS_E_NOMEM, 0, R, "cannot start %u decoder threads", d->threads);
     if (h->codec != VMS_CODEC_NONE) {
@@ -591,6 +606,35 @@ static int check_descriptor(vms_decoder *d)
     return VMS_OK;
 }
 
+/* Wire slots beyond the first let every SIMD batch be whole whatever the
+ * feed sizes: bodies that span feeds are put together each in its own slot,
+ * and a short batch left at the end of a feed is parked rather than hashed
+ * in mostly idle lanes (park()).  They are an optimisation, taken only from
+ * the budget left once every other buffer is known (no codec, no Ed25519
+ * holding), up to one slot per batch entry.  So no stream's limits decide
+ * whether they are there (only the caller's allocator can refuse them), and
+ * without them decoding is only slower. */
+static int add_wire_slots(vms_decoder *d)
+{
+    d->nwire = 1;
+    if (d->h.codec != VMS_CODEC_NONE || d->h.auth_mode == VMS_AUTH_ED25519)
+        return VMS_OK;
+    const uint64_t cap = d->lim[VMS_LIMIT_BUFFERED], used = d->cmem.used + 16;
+    uint64_t more = used < cap ? (cap - used) / d->wire_cap : 0;
+    if (more > d->batch_cap - 1)
+        more = d->batch_cap - 1;
+    if (more == 0 || more > SIZE_MAX / d->wire_cap)
+        return VMS_OK;
+    /* within the budget: only the caller's allocator can fail */
+    d->wire_more = vms_malloc(&d->bufmem, (size_t)more * d->wire_cap);
+    if (!d->wire_more)
+        return VMS_E_NOMEM;
+    d->nwire = 1 + (size_t)more;
+    for (size_t k = 1; k < d->nwire; k++)
+        d->slots[k] = d->wire_more + (k - 1) * d->wire_cap;
+    return VMS_OK;
+}
+
 static int header_done(vms_decoder *d)
 {
     if (vms_header_check_rest(d->hdr, &d->h, d->key, d->dkeylen, &d->err))
@@ -607,6 +651,10 @@ static int header_done(vms_decoder *d)
         return FAIL(d, VMS_E_NOMEM, d->off, UINT64_MAX,
                     "out of memory for the decompression buffers of %u decoder "
                     "threads", d->threads);
+    if (add_wire_slots(d) != VMS_OK)
+        return FAIL(d, VMS_E_NOMEM, d->off, UINT64_MAX,
+                    "out of memory for %zu record buffers of %zu bytes",
+                    d->batch_cap, d->wire_cap);
     d->state = DS_RECORD_HEAD;
     d->fill = 0;
     return VMS_OK;
@@ -1269,6 +1317,18 @@ static void hash_group(void *ctx, size_t g)
 static int flush(vms_decoder *d)
 {
     const size_t n = d->nbatch;
+    /* No batched body is left in a wire slot after this, only the body
+     * being put together, if any: its slot becomes slot 0.  (A control
+     * record's body may be in a slot too: it is read before the next body
+     * is put together.) */
+    d->wire_used = 0;
+    if (d->assembling) {
+        uint8_t *t = d->slots[0];
+        d->slots[0] = d->slots[d->asm_slot];
+        d->slots[d->asm_slot] = t;
+        d->asm_slot = 0;
+        d->wire_used = 1;
+    }
     if (n == 0)
         return VMS_OK;
     d->flushing = true;
@@ -1296,8 +1356,9 @@ static int flush(vms_decoder *d)
     return rc;
 }
 
-/* body holds body_len bytes: payload then padding. */
-static int record_body_done(vms_decoder *d, const uint8_t *body)
+/* body holds body_len bytes: payload then padding; it is in the caller's
+ * buffer (inplace) or in a wire slot already taken. */
+static int record_body_done(vms_decoder *d, const uint8_t *body, bool inplace)
 {
     cur_record *c = &d->cur;
     const uint64_t s = c->start, n = c->seq;
@@ -1328,6 +1389,7 @@ static int record_body_done(vms_decoder *d, const uint8_t *body)
         sl->c = *c;
         memcpy(sl->rh, d->rh, VMS_R_HDR);
         sl->body = body;
+        sl->inplace = inplace && c->body_len > 0;
         if (c->type == VMS_REC_STATE)
             d->last_phase = c->phase;
     }
@@ -1340,6 +1402,40 @@ static int record_body_done(vms_decoder *d, const uint8_t *body)
 }
 
 /* ---- feeding ------------------------------------------------------------------ */
+
+/* Build knob for measurement: a batch left at the end of a feed is parked
+ * when it fills at most VMS_DEC_PARK_MAX of each thread's 8 lanes
+ * (doc/PERFORMANCE.md, "Decoding whole batches").  Not a meson option. */
+#ifndef VMS_DEC_PARK_MAX
+#define VMS_DEC_PARK_MAX 5
+#endif
+
+/* The feed is about to return with records batched.  A short batch waits
+ * for the next feed, to be hashed in full SIMD lanes: the bodies still in
+ * the caller's buffer are copied to free wire slots (a copy costs less
+ * than the idle lanes, up to VMS_DEC_PARK_MAX lanes of 8).  Otherwise,
+ * or without the slots, the batch is hashed now. */
+static int park(vms_decoder *d)
+{
+    size_t inplace = 0;
+    for (size_t i = 0; i < d->nbatch; i++)
+        inplace += d->batch[i].inplace;
+    if (inplace == 0)
+        return VMS_OK; /* every body is in a wire slot already */
+    if (d->nbatch * VMS_LANES > d->batch_cap * VMS_DEC_PARK_MAX ||
+        d->wire_used + inplace > d->nwire)
+        return flush(d);
+    for (size_t i = 0; i < d->nbatch; i++) {
+        dec_slot *sl = &d->batch[i];
+        if (!sl->inplace)
+            continue;
+        uint8_t *w = d->slots[d->wire_used++];
+        memcpy(w, sl->body, sl->c.body_len);
+        sl->body = w;
+        sl->inplace = false;
+    }
+    return VMS_OK;
+}
 
 int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consumed)
 {
@@ -1390,7 +1486,7 @@ int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consum
             if (d->fill == VMS_R_HDR) {
                 rc = record_head_done(d);
                 if (rc == VMS_OK && d->cur.body_len == 0)
-                    rc = record_body_done(d, d->wire);
+                    rc = record_body_done(d, d->wire, false);
             }
             break;
         case DS_RECORD_BODY:
@@ -1399,20 +1495,26 @@ int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consum
                 /* Whole body in the caller's buffer: verify it in place. */
                 pos += want;
                 d->off += want;
-                rc = record_body_done(d, in + pos - want);
+                rc = record_body_done(d, in + pos - want, true);
                 break;
             }
-            /* The body spans feed calls: it is copied into d->wire, which a
-             * batched record may still point to. */
-            if (d->fill == 0 && d->nbatch && (rc = flush(d)) != VMS_OK)
-                break;
+            /* The body spans feed calls: it is put together in the next
+             * free wire slot; when none is left, the batch is hashed. */
+            if (d->fill == 0) {
+                if (d->wire_used == d->nwire && (rc = flush(d)) != VMS_OK)
+                    break;
+                d->asm_slot = d->wire_used++;
+                d->assembling = true;
+            }
             take = avail < want ? avail : want;
-            memcpy(d->wire + d->fill, in + pos, take);
+            memcpy(d->slots[d->asm_slot] + d->fill, in + pos, take);
             d->fill += take;
             pos += take;
             d->off += take;
-            if (d->fill == d->cur.body_len)
-                rc = record_body_done(d, d->wire);
+            if (d->fill == d->cur.body_len) {
+                d->assembling = false;
+                rc = record_body_done(d, d->slots[d->asm_slot], false);
+            }
             break;
         case DS_DONE:
             rc = FAIL(d, VMS_E_TRAILING_DATA, d->off, UINT64_MAX,
@@ -1424,14 +1526,29 @@ int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consum
             break;
         }
     }
-    /* Batched bodies may point into buf: verify them before returning. */
+    /* Batched bodies may point into buf: verify or park them before
+     * returning. */
     if (rc == VMS_OK && d->nbatch)
-        rc = flush(d);
+        rc = park(d);
     if (consumed)
         *consumed = pos;
     if (rc == VMS_OK && d->state == DS_DONE)
         rc = VMS_END;
     return rc;
+}
+
+int vms_decoder_flush(vms_decoder *d)
+{
+    if (!d)
+        return VMS_E_INVALID_ARG;
+    if (d->state == DS_FAILED)
+        return d->err.info.code;
+    if (d->nbatch && !d->flushing) {
+        const int rc = flush(d);
+        if (rc != VMS_OK)
+            return rc;
+    }
+    return d->state == DS_DONE ? VMS_END : VMS_OK;
 }
 
 int vms_decoder_finish(vms_decoder *d)
