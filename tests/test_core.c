@@ -1799,9 +1799,10 @@ static tu_result feed_traced(const tu_stream *s, const size_t *cuts, size_t ncut
 Test(batch, short_batch_waits_for_the_next_feed)
 {
     /* 12 records of 100 bytes.  A feed that ends after 3 whole records
-     * leaves a batch too short for the SIMD lanes: the decoder keeps it
-     * (copied) and hashes it with the next feed's records, so nothing is
-     * delivered yet; the next feed delivers all. */
+     * leaves 5 of the 8 SIMD lanes idle: the decoder keeps the batch
+     * (copied: cheaper than the idle lanes) and hashes it with the next
+     * feed's records, so nothing is delivered yet; the next feed delivers
+     * all. */
     uint8_t *in = tu_state(1200, 31);
     tu_stream s = tu_encode_opts(in, 1200, 100, VMS_CODEC_NONE, 0);
     size_t cut = tu_record_offset(&s, 3);
@@ -1813,6 +1814,15 @@ Test(batch, short_batch_waits_for_the_next_feed)
     cr_assert_eq(t.delivered[0], 0, "the short batch was hashed at once");
     cr_assert_eq(t.delivered[1], 12);
     cr_assert_eq(r.len, 1200);
+    cr_assert_arr_eq(r.data, in, 1200);
+    tu_result_free(&r);
+
+    /* A feed that ends after 7 whole records leaves one lane idle: copying
+     * 7 bodies would cost more than that lane, so they are hashed at once. */
+    size_t cut7 = tu_record_offset(&s, 7);
+    r = feed_traced(&s, &cut7, 1, &t);
+    cr_assert_eq(r.rc, VMS_END, "%s", r.msg);
+    cr_assert_eq(t.delivered[0], 7, "a nearly full batch was parked (copied)");
     cr_assert_arr_eq(r.data, in, 1200);
     tu_result_free(&r);
 

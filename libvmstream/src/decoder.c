@@ -1403,18 +1403,23 @@ static int record_body_done(vms_decoder *d, const uint8_t *body, bool inplace)
 
 /* ---- feeding ------------------------------------------------------------------ */
 
-/* Build knob for measurement: a batch left at the end of a feed is parked
- * when it fills at most VMS_DEC_PARK_MAX of each thread's 8 lanes
- * (doc/PERFORMANCE.md, "Decoding whole batches").  Not a meson option. */
-#ifndef VMS_DEC_PARK_MAX
-#define VMS_DEC_PARK_MAX 5
+/* Build knob for measurement (doc/PERFORMANCE.md, "Decoding whole
+ * batches"): a batch left at the end of a feed is parked when copying its
+ * in-place bodies costs less than its idle lanes.  Hashing a batch takes
+ * about as long with any number of busy lanes, so hashing n of the
+ * batch_cap lanes now wastes (batch_cap - n) / batch_cap of it; a copy
+ * (one thread) of a body is about a third of an 8-lane thread's hash time
+ * per record.  Parked iff inplace x threads <= K x idle lanes; not a meson
+ * option. */
+#ifndef VMS_DEC_PARK_K
+#define VMS_DEC_PARK_K 2
 #endif
 
 /* The feed is about to return with records batched.  A short batch waits
  * for the next feed, to be hashed in full SIMD lanes: the bodies still in
- * the caller's buffer are copied to free wire slots (a copy costs less
- * than the idle lanes, up to VMS_DEC_PARK_MAX lanes of 8).  Otherwise,
- * or without the slots, the batch is hashed now. */
+ * the caller's buffer are copied to free wire slots, when that costs less
+ * than the idle lanes (above).  Otherwise, or without the slots, the batch
+ * is hashed now. */
 static int park(vms_decoder *d)
 {
     size_t inplace = 0;
@@ -1422,7 +1427,8 @@ static int park(vms_decoder *d)
         inplace += d->batch[i].inplace;
     if (inplace == 0)
         return VMS_OK; /* every body is in a wire slot already */
-    if (d->nbatch * VMS_LANES > d->batch_cap * VMS_DEC_PARK_MAX ||
+    const size_t idle = d->batch_cap - d->nbatch;
+    if (inplace * d->threads > (size_t)VMS_DEC_PARK_K * idle ||
         d->wire_used + inplace > d->nwire)
         return flush(d);
     for (size_t i = 0; i < d->nbatch; i++) {
