@@ -1942,6 +1942,51 @@ Test(batch, full_batch_hashed_while_a_body_is_put_together)
     free(in);
 }
 
+Test(batch, wire_slots_are_optional)
+{
+    /* Refusing any one allocation of a decode fed in small pieces either
+     * fails it with VMS_E_NOMEM (a buffer every stream needs) or leaves the
+     * outcome unchanged (the wire slots: the decoder goes on without them),
+     * and at least the slots' refusal is of the second kind. */
+    const size_t rec = 1000, n = 24 * rec;
+    uint8_t *in = tu_state(n, 35);
+    tu_stream s = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 0);
+    int total = -1, unchanged = 0;
+    for (int fail_at = -1; total < 0 || fail_at < total; fail_at++) {
+        tu_failmem fm = {.fail_at = fail_at};
+        vms_allocator a = tu_failmem_allocator(&fm);
+        tu_result r;
+        memset(&r, 0, sizeof r);
+        vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
+                                    .on_abort = tu_on_abort, .ctx = &r};
+        vms_decoder *d = NULL;
+        int rc = vms_decoder_new(&d, NULL, &cb, &a);
+        for (size_t pos = 0; rc == VMS_OK && pos < s.len; pos += 700)
+            rc = vms_decoder_feed(d, s.data + pos, s.len - pos < 700 ? s.len - pos : 700, NULL);
+        if (rc == VMS_END)
+            rc = vms_decoder_finish(d);
+        vms_decoder_free(d);
+        if (fail_at < 0) {
+            cr_assert_eq(rc, VMS_END, "no allocation refused: %s", vms_strerror(rc));
+            total = fm.count;
+        } else if (rc == VMS_END) {
+            cr_assert_eq(r.records, 24);
+            cr_assert_eq(r.commits, 1);
+            cr_assert_arr_eq(r.data, in, n);
+            unchanged++;
+        } else {
+            cr_assert_eq(rc, VMS_E_NOMEM, "allocation %d refused: %s", fail_at,
+                         vms_strerror(rc));
+            cr_assert_eq(r.commits, 0);
+        }
+        cr_assert_eq(fm.live, 0, "leak with allocation %d refused", fail_at);
+        tu_result_free(&r);
+    }
+    cr_assert_geq(unchanged, 1, "every one of %d allocations was required", total);
+    tu_stream_free(&s);
+    free(in);
+}
+
 Test(batch, wire_slots_stay_within_the_buffer_limit)
 {
     /* The extra wire slots come only from the budget left after the

@@ -289,10 +289,12 @@ typedef enum vms_limit {
     VMS_LIMIT_BLOB = 4,           /* max device-version blob bytes */
     VMS_LIMIT_BUFFERED = 5        /* max bytes of the decoder's stream-sized
                                      buffers: header, record, decompressor,
-                                     held state, and, when there is room
-                                     left, up to 8 per thread less one
-                                     more record buffers for whole SIMD
-                                     batches (outside it: a fixed
+                                     held state, and, when first wanted
+                                     and there is room left, up to 8 per
+                                     thread less one more record buffers
+                                     for whole SIMD batches, which are
+                                     optional: refused, decoding goes on
+                                     without them (outside it: a fixed
                                      < 4 KiB per thread of bookkeeping and
                                      per-thread unpack buffers, see
                                      vms_decoder_set_threads) */

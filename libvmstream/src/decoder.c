@@ -120,6 +120,7 @@ struct vms_decoder {
     size_t wire_used;    /* slots 0 .. wire_used - 1 are taken: by batched
                           * bodies, or by the body being put together */
     uint8_t **slots;     /* the wire slots (batch_cap entries, nwire set) */
+    bool wire_tried;     /* grow_wire() asked for slots 1 .. nwire - 1 */
     bool assembling;     /* a body is being put together in slots[asm_slot] */
     size_t asm_slot;
     uint8_t *raw;
@@ -543,7 +544,7 @@ static int header_fixed_done(vms_decoder *d)
         (runs && !d->runs))
         return FAIL(d, VMS_E_NOMEM, 0, R, "out of memory for decoder buffers");
     d->slots[0] = d->wire;
-    d->nwire = 1; /* more in header_done(), add_wire_slots() */
+    d->nwire = 1; /* more when first wanted, grow_wire() */
     if (d->threads > 1 && vms_pool_new(&d->pool, &d->mem, d->threads - 1) != VMS_OK)
         return FAIL(d, VMS_E_NOMEM, 0, R, "cannot start %u decoder threads", d->threads);
     if (h->codec != VMS_CODEC_NONE) {
@@ -609,30 +610,33 @@ static int check_descriptor(vms_decoder *d)
 /* Wire slots beyond the first let every SIMD batch be whole whatever the
  * feed sizes: bodies that span feeds are put together each in its own slot,
  * and a short batch left at the end of a feed is parked rather than hashed
- * in mostly idle lanes (park()).  They are an optimisation, taken only from
- * the budget left once every other buffer is known (no codec, no Ed25519
- * holding), up to one slot per batch entry.  So no stream's limits decide
- * whether they are there (only the caller's allocator can refuse them), and
- * without them decoding is only slower. */
-static int add_wire_slots(vms_decoder *d)
+ * in mostly idle lanes (park()).  They are an optimisation: allocated the
+ * first time one is wanted (so a caller feeding vms_decoder_feed_hint()
+ * bytes seldom pays for them), up to one per batch entry, only from the
+ * VMS_LIMIT_BUFFERED budget left then, and only in streams without a codec
+ * or Ed25519 holding.  If the budget or the allocator refuses them, the
+ * decoder goes on without them (asking once): they never decide whether a
+ * stream is accepted, and without them decoding is only slower.  Returns
+ * whether there are slots to add to now. */
+static bool grow_wire(vms_decoder *d)
 {
-    d->nwire = 1;
-    if (d->h.codec != VMS_CODEC_NONE || d->h.auth_mode == VMS_AUTH_ED25519)
-        return VMS_OK;
+    if (d->nwire > 1 || d->wire_tried || d->h.codec != VMS_CODEC_NONE ||
+        d->h.auth_mode == VMS_AUTH_ED25519)
+        return false;
+    d->wire_tried = true;
     const uint64_t cap = d->lim[VMS_LIMIT_BUFFERED], used = d->cmem.used + 16;
     uint64_t more = used < cap ? (cap - used) / d->wire_cap : 0;
     if (more > d->batch_cap - 1)
         more = d->batch_cap - 1;
-    if (more == 0 || more > SIZE_MAX / d->wire_cap)
-        return VMS_OK;
-    /* within the budget: only the caller's allocator can fail */
+    if (more == 0)
+        return false;
     d->wire_more = vms_malloc(&d->bufmem, (size_t)more * d->wire_cap);
     if (!d->wire_more)
-        return VMS_E_NOMEM;
+        return false;
     d->nwire = 1 + (size_t)more;
     for (size_t k = 1; k < d->nwire; k++)
         d->slots[k] = d->wire_more + (k - 1) * d->wire_cap;
-    return VMS_OK;
+    return true;
 }
 
 static int header_done(vms_decoder *d)
@@ -651,10 +655,6 @@ static int header_done(vms_decoder *d)
         return FAIL(d, VMS_E_NOMEM, d->off, UINT64_MAX,
                     "out of memory for the decompression buffers of %u decoder "
                     "threads", d->threads);
-    if (add_wire_slots(d) != VMS_OK)
-        return FAIL(d, VMS_E_NOMEM, d->off, UINT64_MAX,
-                    "out of memory for %zu record buffers of %zu bytes",
-                    d->batch_cap, d->wire_cap);
     d->state = DS_RECORD_HEAD;
     d->fill = 0;
     return VMS_OK;
@@ -1428,8 +1428,10 @@ static int park(vms_decoder *d)
     if (inplace == 0)
         return VMS_OK; /* every body is in a wire slot already */
     const size_t idle = d->batch_cap - d->nbatch;
-    if (inplace * d->threads > (size_t)VMS_DEC_PARK_K * idle ||
-        d->wire_used + inplace > d->nwire)
+    if (inplace * d->threads > (size_t)VMS_DEC_PARK_K * idle)
+        return flush(d);
+    if (d->wire_used + inplace > d->nwire &&
+        (!grow_wire(d) || d->wire_used + inplace > d->nwire))
         return flush(d);
     for (size_t i = 0; i < d->nbatch; i++) {
         dec_slot *sl = &d->batch[i];
@@ -1507,7 +1509,8 @@ int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consum
             /* The body spans feed calls: it is put together in the next
              * free wire slot; when none is left, the batch is hashed. */
             if (d->fill == 0) {
-                if (d->wire_used == d->nwire && (rc = flush(d)) != VMS_OK)
+                if (d->wire_used == d->nwire && !(d->nbatch && grow_wire(d)) &&
+                    (rc = flush(d)) != VMS_OK)
                     break;
                 d->asm_slot = d->wire_used++;
                 d->assembling = true;
