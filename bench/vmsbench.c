@@ -1155,6 +1155,14 @@ static void run_library(void)
                 print_row(d);
             }
             if (m == M_ZSTD && src == g_dev) {
+                /* Compressed page-mapped records in runs: decompressed,
+                 * not expanded (the callback touches no byte). */
+                c.runs = 1;
+                row *zr;
+                lib_pair("library", c, " page-runs", NULL, &zr);
+                set_limit(zr, "zstd1-decompress dev 1T");
+                print_row(zr);
+                c.runs = 0;
                 /* Without page elision the codec sees the same bytes as the
                  * raw limit: the pure framing overhead of compression. */
                 c.elide = 0;

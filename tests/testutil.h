@@ -311,7 +311,6 @@ static TU_UNUSED int tu_on_record(void *ctx, const vms_record *rec)
         cr_assert_null(rec->data, "record %llu has both data and runs",
                        (unsigned long long)rec->index);
         cr_assert(rec->flags & VMS_RF_PAGEMAP);
-        cr_assert_eq(rec->flags & VMS_RF_COMPRESSED, 0);
         size_t at = 0;
         for (size_t i = 0; i < rec->nruns; i++) {
             const vms_run *u = &rec->runs[i];

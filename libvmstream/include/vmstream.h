@@ -381,10 +381,12 @@ typedef struct vms_record {
     uint64_t stream_offset;  /* offset of this record's header in the stream */
     uint32_t wire_len;       /* payload bytes on the wire (before expansion) */
     uint16_t flags;          /* record flags: 0x2 compressed, 0x4 page map */
-    /* With vms_decoder_set_page_runs() on, an uncompressed page-mapped
-     * record is delivered unexpanded: nruns runs in order, covering
-     * [0, len) without gaps, each literal run pointing into the verified
-     * stream bytes, each fill run a byte to repeat.  Otherwise NULL, 0. */
+    /* With vms_decoder_set_page_runs() on, a page-mapped record is
+     * delivered unexpanded: nruns runs in order, covering [0, len)
+     * without gaps, each literal run pointing into the verified stream
+     * bytes (or, if the record is compressed, into its decompressed
+     * literal pages), each fill run a byte to repeat.  Otherwise NULL,
+     * 0. */
     const vms_run *runs;
     size_t nruns;
 } vms_record;
@@ -536,15 +538,16 @@ VMS_API vms_status vms_decoder_add_ed25519_key(vms_decoder *dec,
  * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_decoder_set_threads(vms_decoder *dec, unsigned threads);
 /** Page-mapped records in runs (default off).  With on != 0, a verified
- * page-mapped record that is not compressed reaches on_record without
- * being expanded: vms_record.data is NULL and vms_record.runs lists its
- * literal runs (pointers to the verified bytes, valid during the call, as
- * data is) and its runs of uniform pages (a fill byte).  A caller that
- * copies the state into its own memory anyway (a device's, a file's) then
- * saves the decoder's copy and its memset: the literal bytes are read once
- * after they were verified.  Records compressed, not page-mapped, or in
- * Ed25519 streams (held until a signature covers them) still come in
- * data.  Memory: one array of max_record / 4096 + 1 runs (24 or 32 bytes
+ * page-mapped record reaches on_record without being expanded:
+ * vms_record.data is NULL and vms_record.runs lists its literal runs
+ * (pointers to the verified bytes, or, in a compressed record, to its
+ * literal pages as decompressed, one after another; valid during the
+ * call, as data is) and its runs of uniform pages (a fill byte).  A caller
+ * that copies the state into its own memory anyway (a device's, a file's)
+ * then saves the decoder's copy and its memset: the literal bytes are read
+ * once after they were verified (or decompressed).  Records not
+ * page-mapped, or in Ed25519 streams (held until a signature covers them),
+ * still come in data.  Memory: one array of max_record / 4096 + 1 runs (24 or 32 bytes
  * each), from the caller's allocator, outside VMS_LIMIT_BUFFERED.  Before
  * the first feed.  Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_decoder_set_page_runs(vms_decoder *dec, int on);

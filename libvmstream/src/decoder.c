@@ -1045,34 +1045,47 @@ static int check_pagemap(const cur_record *c, const uint8_t *body, pagemap *pm, 
     return VMS_OK;
 }
 
+/* Decompresses a compressed page-mapped payload's literal pages (pm->lit
+ * bytes, one after another) to dst.  Reads d, writes only dst, codec and
+ * *e: safe on a worker thread. */
+static int pagemap_literals(const vms_decoder *d, const cur_record *c, const uint8_t *body,
+                            const pagemap *pm, uint8_t *dst, vms_codec_ctx *codec,
+                            bool counted, vms_err *e)
+{
+    const uint64_t n = c->seq, at = c->start + VMS_R_HDR + pm->mb + pm->fb;
+    const char *why;
+    int zr = vms_codec_decompress(codec, body + pm->mb + pm->fb, pm->rest, dst, pm->lit, &why);
+    if (zr == VMS_E_NOMEM)
+        return vms_err_set(e, counted ? nomem_code(d) : VMS_E_NOMEM, at, n,
+                           "record %llu: no memory to decompress within the buffer limit "
+                           "of %llu", (unsigned long long)n,
+                           (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
+    if (zr != 0)
+        return vms_err_set(e, VMS_E_BAD_COMPRESSION, at, n,
+                           "record %llu: %s (declared %zu literal bytes from %zu)",
+                           (unsigned long long)n, why, pm->lit, pm->rest);
+    return VMS_OK;
+}
+
 /* Expands a page-mapped payload (body, wire_len bytes) into raw.  Reads d,
  * writes only raw, codec and *e: safe on a worker thread. */
 static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8_t *body,
                           uint8_t *rawbuf, vms_codec_ctx *codec, bool counted, vms_err *e)
 {
-    const uint64_t s = c->start, n = c->seq, po = s + VMS_R_HDR;
     const size_t raw = c->raw_len;
     pagemap pm;
     int rc = check_pagemap(c, body, &pm, e);
     if (rc)
         return rc;
-    const size_t pages = pm.pages, mb = pm.mb, fb = pm.fb, lit = pm.lit, rest = pm.rest;
-    const uint8_t *fills = body + mb, *src = body + mb + fb;
+    const size_t pages = pm.pages, lit = pm.lit;
+    const uint8_t *fills = body + pm.mb, *src = body + pm.mb + pm.fb;
     if (c->flags & VMS_RF_COMPRESSED) {
         /* Decompress into the tail of the raw buffer, then expand forward:
          * a literal page never moves backwards, so nothing unread is
          * overwritten. */
-        const char *why;
-        int zr = vms_codec_decompress(codec, src, rest, rawbuf + raw - lit, lit, &why);
-        if (zr == VMS_E_NOMEM)
-            return vms_err_set(e, counted ? nomem_code(d) : VMS_E_NOMEM, po + mb + fb, n,
-                               "record %llu: no memory to decompress within the buffer limit "
-                               "of %llu", (unsigned long long)n,
-                               (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
-        if (zr != 0)
-            return vms_err_set(e, VMS_E_BAD_COMPRESSION, po + mb + fb, n,
-                               "record %llu: %s (declared %zu literal bytes from %zu)",
-                               (unsigned long long)n, why, lit, rest);
+        rc = pagemap_literals(d, c, body, &pm, rawbuf + raw - lit, codec, counted, e);
+        if (rc)
+            return rc;
         src = rawbuf + raw - lit;
     }
     size_t f = 0;
@@ -1089,18 +1102,19 @@ static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8
     return VMS_OK;
 }
 
-/* Lists a verified, uncompressed page-mapped payload as runs (at most one
- * per page): literal runs point into body, runs of uniform pages with one
- * fill byte are merged.  Returns the count, or 0 with *e set when the map
- * is malformed (the same error expand_pagemap gives). */
-static size_t pagemap_runs(const cur_record *c, const uint8_t *body, vms_run *runs,
-                           vms_err *e)
+/* Lists a verified page-mapped payload as runs (at most one per page):
+ * literal runs point into lits (the decompressed literal pages) or, when
+ * lits is NULL, into body; runs of uniform pages with one fill byte are
+ * merged.  Returns the count, or 0 with *e set when the map is malformed
+ * (the same error expand_pagemap gives). */
+static size_t pagemap_runs(const cur_record *c, const uint8_t *body, const uint8_t *lits,
+                           vms_run *runs, vms_err *e)
 {
     pagemap pm;
     if (check_pagemap(c, body, &pm, e))
         return 0;
     const size_t raw = c->raw_len;
-    const uint8_t *fills = body + pm.mb, *src = body + pm.mb + pm.fb;
+    const uint8_t *fills = body + pm.mb, *src = lits ? lits : body + pm.mb + pm.fb;
     size_t nr = 0, f = 0;
     for (size_t i = 0; i < pm.pages; i++) {
         const size_t off = i * VMS_PAGE, len = i + 1 < pm.pages ? VMS_PAGE : raw - off;
@@ -1122,17 +1136,20 @@ static size_t pagemap_runs(const cur_record *c, const uint8_t *body, vms_run *ru
     return nr;
 }
 
-/* Whether a record goes out in runs instead of being expanded. */
+/* Whether a record goes out in runs instead of being expanded (a
+ * compressed one after its literal pages were decompressed). */
 static bool in_runs(const vms_decoder *d, const dec_slot *sl)
 {
-    return d->runs != NULL && sl->c.type == VMS_REC_STATE &&
-           (sl->c.flags & (VMS_RF_PAGEMAP | VMS_RF_COMPRESSED)) == VMS_RF_PAGEMAP;
+    return d->runs != NULL && sl->c.type == VMS_REC_STATE && (sl->c.flags & VMS_RF_PAGEMAP);
 }
 
+/* Whether a record is decompressed or expanded (unpack()) before delivery. */
 static bool needs_unpack(const vms_decoder *d, const dec_slot *sl)
 {
-    return sl->c.type == VMS_REC_STATE &&
-           (sl->c.flags & (VMS_RF_PAGEMAP | VMS_RF_COMPRESSED)) != 0 && !in_runs(d, sl);
+    if (sl->c.type != VMS_REC_STATE)
+        return false;
+    return in_runs(d, sl) ? (sl->c.flags & VMS_RF_COMPRESSED) != 0
+                          : (sl->c.flags & (VMS_RF_PAGEMAP | VMS_RF_COMPRESSED)) != 0;
 }
 
 /* Decompresses or expands a verified STATE record into t->raw; on failure
@@ -1144,6 +1161,14 @@ static int unpack(const vms_decoder *d, unpack_task *t, const dec_slot *sl)
      * the allocator's flag (no other thread touches it meanwhile).  A
      * failure on another task is redone on task 0: its code never reaches
      * the caller. */
+    if ((c->flags & VMS_RF_PAGEMAP) && in_runs(d, sl)) {
+        /* compressed, in runs: only the literal pages, to t->raw */
+        pagemap pm;
+        int rc = check_pagemap(c, sl->body, &pm, &t->err);
+        return rc ? rc
+                  : pagemap_literals(d, c, sl->body, &pm, t->raw, t->codec, t->counted,
+                                     &t->err);
+    }
     if (c->flags & VMS_RF_PAGEMAP)
         return expand_pagemap(d, c, sl->body, t->raw, t->codec, t->counted, &t->err);
     const uint64_t s = c->start, n = c->seq;
@@ -1214,10 +1239,12 @@ static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *data
     return d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r) : deliver(d, &r);
 }
 
-/* Delivers a verified, uncompressed page-mapped record in runs. */
-static int runs_record(vms_decoder *d, const cur_record *c, const uint8_t *body)
+/* Delivers a verified page-mapped record in runs; lits: its decompressed
+ * literal pages, or NULL when it is not compressed. */
+static int runs_record(vms_decoder *d, const cur_record *c, const uint8_t *body,
+                       const uint8_t *lits)
 {
-    const size_t nr = pagemap_runs(c, body, d->runs, &d->err);
+    const size_t nr = pagemap_runs(c, body, lits, d->runs, &d->err);
     if (nr == 0)
         return fail(d);
     d->raw_total += c->raw_len;
@@ -1260,12 +1287,6 @@ static int deliver_verified(vms_decoder *d, size_t ok)
             if (sl->c.type != VMS_REC_STATE)
                 continue;
             const uint8_t *data = sl->body;
-            if (in_runs(d, sl)) {
-                int rc = runs_record(d, &sl->c, sl->body);
-                if (rc)
-                    return rc;
-                continue;
-            }
             if (needs_unpack(d, sl)) {
                 unpack_task *t = &d->tasks[k++];
                 if (t->rc && t != &d->tasks[0]) {
@@ -1277,7 +1298,9 @@ static int deliver_verified(vms_decoder *d, size_t ok)
                     return task_fail(d, t);
                 data = t->raw;
             }
-            int rc = state_record(d, &sl->c, data);
+            int rc = in_runs(d, sl) ? runs_record(d, &sl->c, sl->body,
+                                                  data == sl->body ? NULL : data)
+                                    : state_record(d, &sl->c, data);
             if (rc)
                 return rc;
         }
