@@ -411,10 +411,11 @@ static int cb_record(void *ctx, const vms_record *r)
     const uint8_t *bytes = r->data;
     uint8_t *tmp = NULL;
     if (r->runs) {
-        /* In runs (vms_decoder_set_page_runs): only when asked for, only an
-         * uncompressed page map, in order and without gaps; assembled here
-         * so that every check below sees the record's bytes. */
-        VF_CHECK(c->page_runs && r->data == NULL && r->flags == VMS_RF_PAGEMAP &&
+        /* In runs (vms_decoder_set_page_runs): only when asked for, only a
+         * page map (compressed or not), in order and without gaps;
+         * assembled here so that every check below sees the record's
+         * bytes. */
+        VF_CHECK(c->page_runs && r->data == NULL && (r->flags & VMS_RF_PAGEMAP) &&
                      s->auth_mode != VMS_AUTH_ED25519,
                  "record %llu in runs (flags 0x%x, data %p)", (unsigned long long)r->index,
                  r->flags, (const void *)r->data);
@@ -440,6 +441,10 @@ static int cb_record(void *ctx, const vms_record *r)
         bytes = tmp;
     } else {
         VF_CHECK(r->data != NULL && r->nruns == 0, "data NULL");
+        VF_CHECK(!(c->page_runs && (r->flags & VMS_RF_PAGEMAP) &&
+                   s->auth_mode != VMS_AUTH_ED25519),
+                 "record %llu: a page map in data with runs on (flags 0x%x)",
+                 (unsigned long long)r->index, r->flags);
     }
     vms_record whole = *r;
     whole.data = bytes;
