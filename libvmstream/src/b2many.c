@@ -575,10 +575,16 @@ void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
     vms_b2_path path = vms_b2_best_path();
     if ((unsigned)max_path < (unsigned)path)
         path = max_path;
-    /* One or two messages gain nothing from lanes (two 1 MiB messages: 1.37
-     * GB/s in AVX-512 lanes, 1.45 portable; doc/PERFORMANCE.md). */
-    if (n <= 2)
+    /* One message gains nothing from lanes.  A kernel's time per block
+     * step is the same however few of its lanes are busy, so up to four
+     * messages go faster in the 4 lanes of AVX2 than in the 8 of AVX-512
+     * (1 MiB messages, GB/s: two 1.2 against 0.86 in AVX-512 lanes and 0.87
+     * portable; three 1.85 against 1.35; four 2.7 against 1.76;
+     * doc/PERFORMANCE.md, "Narrow batches"). */
+    if (n == 1)
         path = VMS_B2_PATH_PORTABLE;
+    else if (n <= 4 && path == VMS_B2_PATH_AVX512)
+        path = VMS_B2_PATH_AVX2;
 
 #if VMS_B2_HAVE_X86
     if (path == VMS_B2_PATH_AVX512)
