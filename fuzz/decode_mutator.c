@@ -17,8 +17,9 @@
  * reached.
  *
  * The harness decodes every input twice, whole with one thread and in
- * random chunks with 1-4 threads, checks the decoder contract (vf_decode)
- * and that both runs agree. */
+ * random chunks with 1-4 threads (half the time with page-mapped records
+ * in runs), checks the decoder contract (vf_decode) and that both runs
+ * agree: records, their bytes, error code, record and offset. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +36,8 @@ static void compare(const vf_decode_result *a, const vf_decode_result *b)
 {
     VF_CHECK(a->rc == b->rc && a->err_code == b->err_code && a->err_record == b->err_record &&
                  a->err_offset == b->err_offset && a->delivered == b->delivered &&
-                 a->raw_bytes == b->raw_bytes && a->committed == b->committed,
+                 a->raw_bytes == b->raw_bytes && a->committed == b->committed &&
+                 a->content == b->content,
              "the result depends on how the input is split: whole %d (%s) record %llu "
              "offset %llu, %llu records; split %d (%s) record %llu offset %llu, %llu records",
              a->rc, vms_strerror(a->rc), (unsigned long long)a->err_record,
@@ -59,6 +61,9 @@ int vmsfuzz_decode_mutator(const uint8_t *data, size_t size)
     cfg.split_seed = vf_hash(data, size);
     cfg.split_max = 1u + (unsigned)(cfg.split_seed >> 40) % 2048u;
     cfg.threads = 1 + (unsigned)(cfg.split_seed >> 20) % 4;
+    /* half the split runs take page-mapped records in runs: the same
+     * bytes, errors and offsets as expanded (content compared) */
+    cfg.page_runs = (cfg.split_seed >> 30) & 1;
     vf_decode(data, size, &cfg, &split);
     compare(&whole, &split);
     return 0;
