@@ -1942,6 +1942,47 @@ Test(batch, full_batch_hashed_while_a_body_is_put_together)
     free(in);
 }
 
+Test(batch, short_batch_of_large_records_spread_over_threads)
+{
+    /* With no room for extra wire slots, feeds of 7 records of 64 KiB end
+     * every batch short; on 2 and 3 threads such a batch is hashed in
+     * groups of up to 4 on several threads.  Every record, and the first
+     * bad one wherever it falls in the groups, comes out as on one
+     * thread. */
+    const size_t rec = 64 * 1024, n = 30 * rec;
+    uint8_t *in = tu_random(n, 36);
+    tu_stream s = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 0);
+    const size_t wire = tu_record_offset(&s, 1) - tu_record_offset(&s, 0);
+    vms_limits *l;
+    cr_assert_eq(vms_limits_new(&l, NULL), VMS_OK);
+    cr_assert_eq(vms_limits_set(l, VMS_LIMIT_BUFFERED, 2 * wire), VMS_OK);
+    for (int bad = -1; bad < 8; bad++) {
+        if (bad >= 0) /* record 7 + bad: group 0 or 1 of the second batch */
+            s.data[tu_record_offset(&s, 7 + (size_t)bad) + VMS_R_HDR + 100] ^= 0x04;
+        tu_result one = tu_decode_all(s.data, s.len, 7 * wire, l, NULL, VMS_AUTH_NONE, false,
+                                      NULL, 1, false);
+        cr_assert_eq(one.rc, bad < 0 ? VMS_END : VMS_E_RECORD_CHECKSUM, "%s", one.msg);
+        for (unsigned threads = 2; threads <= 3; threads++) {
+            tu_result r = tu_decode_all(s.data, s.len, 7 * wire, l, NULL, VMS_AUTH_NONE,
+                                        false, NULL, threads, false);
+            cr_assert_eq(r.rc, one.rc, "bad %d, %u threads: %s", bad, threads, r.msg);
+            cr_assert_eq(r.records, one.records);
+            cr_assert_eq(r.offset, one.offset);
+            cr_assert_eq(r.err_record, one.err_record);
+            cr_assert_str_eq(r.msg, one.msg);
+            if (bad < 0)
+                cr_assert_arr_eq(r.data, in, n);
+            tu_result_free(&r);
+        }
+        tu_result_free(&one);
+        if (bad >= 0)
+            s.data[tu_record_offset(&s, 7 + (size_t)bad) + VMS_R_HDR + 100] ^= 0x04;
+    }
+    vms_limits_free(l);
+    tu_stream_free(&s);
+    free(in);
+}
+
 Test(batch, wire_slots_are_optional)
 {
     /* Refusing any one allocation of a decode fed in small pieces either
