@@ -261,6 +261,30 @@ Test(b2many, zero_lanes)
         vms_b2_many(NULL, 0, 32, NULL, 0, (vms_b2_path)p);
 }
 
+/* Group sizes: 8 per thread, except a batch too short to give every
+ * thread 8 goes out in groups of up to 4 over the threads; every group
+ * size covers the batch in at most `threads` groups of at most 8. */
+Test(b2many, group_size)
+{
+    const struct { size_t n, threads, per; } cases[] = {
+        {1, 2, 8},  {4, 2, 8},  {5, 2, 3},  {7, 2, 4},  {8, 2, 4},  {9, 2, 8},
+        {16, 2, 8}, {7, 1, 8},  {8, 1, 8},  {7, 3, 4},  {12, 3, 4}, {12, 4, 4},
+        {17, 4, 5}, {24, 3, 8}, {30, 4, 8}, {33, 8, 5}, {3, 64, 8},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t per = vms_b2_group_size(cases[i].n, cases[i].threads);
+        cr_assert_eq(per, cases[i].per, "n %zu, %zu threads: %zu", cases[i].n,
+                     cases[i].threads, per);
+    }
+    for (size_t t = 1; t <= 8; t++)
+        for (size_t n = 1; n <= 8 * t; n++) {
+            size_t per = vms_b2_group_size(n, t);
+            cr_assert(per >= 1 && per <= 8);
+            cr_assert_leq((n + per - 1) / per, t, "n %zu, %zu threads: groups of %zu", n, t,
+                          per);
+        }
+}
+
 /* ---- known answers --------------------------------------------------------- */
 /* RFC 7693 Appendix A: BLAKE2b-512("abc"). */
 static const char abc512[] =

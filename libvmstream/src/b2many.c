@@ -555,6 +555,16 @@ const char *vms_b2_path_name(vms_b2_path p)
     return "unknown";
 }
 
+size_t vms_b2_group_size(size_t n, size_t threads)
+{
+    if (n <= 4 || (n + 7) / 8 >= threads)
+        return 8;
+    size_t groups = (n + 3) / 4;
+    if (groups > threads)
+        groups = threads;
+    return (n + groups - 1) / groups;
+}
+
 void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
                  const uint8_t *key, size_t keylen, vms_b2_path max_path)
 {

@@ -59,6 +59,12 @@ typedef enum {
 VMS_INTERNAL void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
                               const uint8_t *key, size_t keylen,
                               vms_b2_path max_path);
+/* Messages per vms_b2_many call when n large messages are hashed on
+ * threads threads, one call per thread at a time: 8, except that a batch
+ * too short to give every thread 8 goes out in groups of up to 4 (which
+ * vms_b2_many hashes in the faster-per-step AVX2 lanes), spread over the
+ * threads.  For messages worth waking a thread for (callers decide). */
+VMS_INTERNAL size_t vms_b2_group_size(size_t n, size_t threads);
 /* What the CPU (and OS) supports. */
 VMS_INTERNAL vms_b2_path vms_b2_best_path(void);
 /* "portable", "avx2", "avx512" ("unknown" for anything else). */

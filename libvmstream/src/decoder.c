@@ -628,6 +628,10 @@ static bool grow_wire(vms_decoder *d)
     uint64_t more = used < cap ? (cap - used) / d->wire_cap : 0;
     if (more > d->batch_cap - 1)
         more = d->batch_cap - 1;
+    /* wire_cap comes from the stream's max_record: on a 32-bit size_t,
+     * 63 slots of 64 MiB would not fit in the allocation's size */
+    if (more > SIZE_MAX / d->wire_cap)
+        more = SIZE_MAX / d->wire_cap;
     if (more == 0)
         return false;
     d->wire_more = vms_malloc(&d->bufmem, (size_t)more * d->wire_cap);
@@ -1161,7 +1165,7 @@ static int unpack(const vms_decoder *d, unpack_task *t, const dec_slot *sl)
      * the allocator's flag (no other thread touches it meanwhile).  A
      * failure on another task is redone on task 0: its code never reaches
      * the caller. */
-    if ((c->flags & VMS_RF_PAGEMAP) && in_runs(d, sl)) {
+    if (in_runs(d, sl)) {
         /* compressed, in runs: only the literal pages, to t->raw */
         pagemap pm;
         int rc = check_pagemap(c, sl->body, &pm, &t->err);
@@ -1298,9 +1302,9 @@ static int deliver_verified(vms_decoder *d, size_t ok)
                     return task_fail(d, t);
                 data = t->raw;
             }
-            int rc = in_runs(d, sl) ? runs_record(d, &sl->c, sl->body,
-                                                  data == sl->body ? NULL : data)
-                                    : state_record(d, &sl->c, data);
+            int rc = !in_runs(d, sl) ? state_record(d, &sl->c, data)
+                     : runs_record(d, &sl->c, sl->body,
+                                   (sl->c.flags & VMS_RF_COMPRESSED) ? data : NULL);
             if (rc)
                 return rc;
         }
@@ -1382,14 +1386,9 @@ static int flush(vms_decoder *d)
      * faster-per-step AVX2 kernel (b2many.c), so 7 records hash as 4 + 3
      * in about 3/4 of the time of 7 in one 8-lane group.  Small records
      * are not worth waking a thread for. */
-    size_t per = VMS_LANES;
-    if (n > 4 && (n + VMS_LANES - 1) / VMS_LANES < d->threads &&
-        batch_bytes_at_least(d, n, VMS_DEC_SPREAD_MIN)) {
-        size_t groups = (n + 3) / 4;
-        if (groups > d->threads)
-            groups = d->threads;
-        per = (n + groups - 1) / groups;
-    }
+    const size_t per = batch_bytes_at_least(d, n, VMS_DEC_SPREAD_MIN)
+                           ? vms_b2_group_size(n, d->threads)
+                           : VMS_LANES;
     hash_job job = {d, n, per};
     vms_pool_run(d->pool, hash_group, &job, (n + per - 1) / per);
     /* The verified prefix of the batch, chained in order; then its state

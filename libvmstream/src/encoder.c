@@ -825,24 +825,15 @@ static int lend_region(vms_encoder *e, batch_job *j, size_t count)
 #endif
 
 /* Lanes per hash task: SIMD groups of 8, taken by whichever thread is
- * free.  A set too short to give every thread a group, of large records,
- * goes out in groups of up to 4 instead: a kernel's step costs the same
- * however few lanes are busy, and 4 go to the faster-per-step AVX2 kernel
- * (b2many.c), so 8 records hash as 4 + 4 on two threads in about 3/4 of
- * the time of one 8-lane group (the decoder does the same, flush()). */
+ * free; a set too short to give every thread a group, of large records,
+ * is spread over the threads in groups of up to 4 (vms_b2_group_size; the
+ * decoder does the same, flush()). */
 static size_t hash_group_size(const vms_encoder *e, const batch_job *j, size_t count)
 {
-    if (count <= 4 || (count + VMS_LANES - 1) / VMS_LANES >= e->threads)
-        return VMS_LANES;
     uint64_t bytes = 0;
     for (size_t i = 0; i < count && bytes < VMS_ENC_SPREAD_MIN; i++)
         bytes += j->slots[i].n;
-    if (bytes < VMS_ENC_SPREAD_MIN)
-        return VMS_LANES;
-    size_t groups = (count + 3) / 4;
-    if (groups > e->threads)
-        groups = e->threads;
-    return (count + groups - 1) / groups;
+    return bytes >= VMS_ENC_SPREAD_MIN ? vms_b2_group_size(count, e->threads) : VMS_LANES;
 }
 
 /* Prepares and hashes the current set's first count slots, emitting the
