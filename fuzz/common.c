@@ -736,10 +736,11 @@ void vf_decode(const uint8_t *data, size_t len, const vf_decode_cfg *cfg,
     VF_CHECK(mem.cur == 0, "%zu bytes still allocated after vms_decoder_free", mem.cur);
     /* vmstream.h: VMS_LIMIT_BUFFERED bounds the stream-sized buffers; the
      * per-thread bookkeeping (batch slots, the worker pool) is a fixed
-     * < 4 KiB per thread outside it (tests/regress/decode/threads-pool-*),
+     * < 8 KiB per thread outside it (tests/regress/decode/threads-pool-*,
+     * bookkeeping-over-4KiB-one-thread),
      * and, once a header verified, each extra thread may hold one record
      * buffer (max_record bytes) and one decompressor of at most 128 KiB. */
-    size_t slack = (size_t)cfg->threads * 4096;
+    size_t slack = (size_t)cfg->threads * 8192;
     if (hdr_max_record)
         slack += (size_t)(cfg->threads - 1) * (hdr_max_record + 64 + (128u << 10));
     VF_CHECK(mem.peak <= cfg->lim[VMS_LIMIT_BUFFERED] + config_bytes + slack,

@@ -295,7 +295,7 @@ typedef enum vms_limit {
                                      for whole SIMD batches, which are
                                      optional: refused, decoding goes on
                                      without them (outside it: a fixed
-                                     < 4 KiB per thread of bookkeeping and
+                                     < 8 KiB per thread of bookkeeping and
                                      per-thread unpack buffers, see
                                      vms_decoder_set_threads) */
 } vms_limit;
@@ -529,7 +529,7 @@ VMS_API vms_status vms_decoder_add_ed25519_key(vms_decoder *dec,
  * delivered in order, on the calling thread, and every outcome (records
  * delivered, error code, offset, message) is exactly that of one thread.
  * Feed large buffers for speed: vms_decoder_feed_hint() tells how large.
- * Memory: besides VMS_LIMIT_BUFFERED, each thread takes a fixed < 4 KiB of
+ * Memory: besides VMS_LIMIT_BUFFERED, each thread takes a fixed < 8 KiB of
  * bookkeeping, and, in a compressed or page-mapped stream, each thread but
  * the first one record buffer of the header's max_record bytes and one
  * decompressor (at most 128 KiB), allocated once the header has verified.
