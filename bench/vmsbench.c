@@ -1404,10 +1404,10 @@ static void run_paired(void)
     zb.mode = M_ZSTD;
     zb.out = r2;
     lib_job ze1 = {.cfg = zb}, zd1 = {.cfg = zb}, ze2 = {.cfg = zb}, zd2 = {.cfg = zb},
-            zd2h = {.cfg = zb}, zel1 = {.cfg = zb};
+            zd2h = {.cfg = zb}, zd1h = {.cfg = zb}, zel1 = {.cfg = zb};
     zel1.cfg.lend = 1;
     ze2.cfg.threads = zd2.cfg.threads = zd2h.cfg.threads = 2;
-    zd2h.cfg.feed = 0;
+    zd2h.cfg.feed = zd1h.cfg.feed = 0;
 #endif
     lim_ctx lc = {.src = g_dev, .len = zsub, .rec = MIB, .nt = 1, .level = 1, .dst = r5,
                   .dst_cap = zR, .coff = zoff, .csz = zsz, .nchunks = zsub / MIB, .fn = lim_deflate};
@@ -1456,6 +1456,7 @@ static void run_paired(void)
     const int I_ZE2 = ITEM("encode zstd dev 2T", enc_job, &ze2, sub);
     const int I_ZD2 = ITEM("decode zstd dev 2T", dec_job, &zd2, sub);
     const int I_ZD2H = ITEM("decode zstd dev 2T feed hint", dec_job, &zd2h, sub);
+    const int I_ZD1H = ITEM("decode zstd dev 1T feed hint", dec_job, &zd1h, sub);
 #endif
     const int I_LC = ITEM("zlib1-deflate dev", lim_run, &lc, zsub);
     const int I_LD = ITEM("zlib1-inflate dev", lim_run, &ld, zsub);
@@ -1466,7 +1467,7 @@ static void run_paired(void)
     /* Streams for the decoders, each checked byte for byte once. */
     lib_job *streams[][6] = {{&e1, &d1, &d2, &d1b, &d1h, &d2h},
 #ifdef BENCH_HAVE_ZSTD
-                             {&ze1, &zd1, &zd2, &zd2h, NULL, NULL},
+                             {&ze1, &zd1, &zd2, &zd2h, &zd1h, NULL},
 #endif
                              {&le1, &ld1, NULL, NULL, NULL, NULL}};
     for (size_t k = 0; k < sizeof streams / sizeof streams[0]; k++) {
@@ -1555,6 +1556,7 @@ static void run_paired(void)
         {"threads: zstd encode 2T / 1T", I_ZE2, I_ZE1, 1.8},
         {"threads: zstd decode 2T / 1T", I_ZD2, I_ZD1, 1.8},
         {"zstd decode 2T (feed hint) >= 90% of raw zstd decompress on 1 thread", I_ZD2H, I_ZD, 0.9},
+        {"zstd decode 1T (feed hint) >= 90% of raw zstd decompress", I_ZD1H, I_ZD, 0.9},
         {"threads: zstd decode 2T (feed hint) / 1T", I_ZD2H, I_ZD1, 1.8},
         {"threads: raw zstd compress 2T / 1T (what this host gives now)", I_ZC2, I_ZC, 1.8},
         {"threads: raw zstd decompress 2T / 1T (what this host gives now)", I_ZD2L, I_ZD, 1.8},

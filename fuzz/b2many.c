@@ -11,8 +11,8 @@
  * piece is its own allocation), byte 1 outlen (1..64), byte 2 key
  * length (0..64), byte 3 bit i = lane i has a 128-byte prefix block, then
  * 2 bytes per lane of length v, little-endian: v % 4096, or 4096 + (v &
- * 0x7fff) when bit 15 is set (up to 36863, past the 16 KiB per lane at
- * which a copying run is cut, B2_COPY_SPAN).  The rest is message material,
+ * 0x7fff) when bit 15 is set (up to 36863: long runs of whole blocks,
+ * which the SIMD kernels copy as they hash them).  The rest is message material,
  * reused cyclically when short. */
 #include <blake2.h>
 #include <stdlib.h>

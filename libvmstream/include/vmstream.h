@@ -677,8 +677,8 @@ typedef void *(*vms_outbuf_fn)(void *ctx, size_t max_len);
  *  - NULL: the batch goes to the sink as without a provider.
  *  - Otherwise max_len writable bytes, not overlapping the state being
  *    written.  The encoder writes the records there, copying each payload
- *    piece right after hashing it, while it is in cache, so that the state
- *    is read from memory once (a sink that copies reads it a second time).
+ *    block as the hash loads it, so that the state is read from memory
+ *    once (a sink that copies reads it a second time).
  *    The workers write there too.  Then, before any other call of get or
  *    sink, it calls the sink once with buf == the lent pointer and len <=
  *    max_len: those bytes are already in place and the sink only takes

@@ -273,29 +273,36 @@ static uint64_t b2_job_flag(const b2_job *j, size_t i)
     return i + 1 == j->nblocks ? ~UINT64_C(0) : 0;
 }
 
-/* The lane's copy (vms_b2_lane.copy): the msg bytes of blocks [i, i +
- * nblk) go to the same offset of copy.  Called right after those blocks
- * were compressed (b2_job_block has put the cursor on block i), so they
- * come from the cache. */
-static void b2_job_copy(b2_job *j, bool keyed, size_t i, size_t nblk)
+/* Where block i of the job's message goes in its lane's copy, or NULL if
+ * that block is not copied (no copy, the key block, pre). */
+static uint8_t *b2_job_copy_dst(const b2_job *j, bool keyed, size_t i)
 {
     const vms_b2_lane *ln = j->lane;
     if (ln->copy == NULL || (keyed && i == 0))
-        return;
+        return NULL;
     size_t off = (i - (keyed ? 1 : 0)) * VMS_B2_BLOCKBYTES;
     if (off < ln->pre_len)
+        return NULL;
+    return ln->copy + (off - ln->pre_len);
+}
+
+/* The lane's copy (vms_b2_lane.copy) of block i's msg bytes, for the blocks
+ * the SIMD runs do not take (the last one, one that straddles pieces, the
+ * portable path).  Called right after the block was compressed
+ * (b2_job_block has put the cursor on it), so it comes from the cache. */
+static void b2_job_copy(b2_job *j, bool keyed, size_t i)
+{
+    uint8_t *dst = b2_job_copy_dst(j, keyed, i);
+    if (dst == NULL)
         return;
-    off -= ln->pre_len;
-    size_t len = ln->msg_len - off; /* block i exists, so off <= msg_len */
+    size_t off = (size_t)(dst - j->lane->copy);
+    size_t len = j->lane->msg_len - off; /* block i exists, so off <= msg_len */
     if (len == 0)
         return; /* the empty message (msg may be NULL) */
-    if (len > nblk * VMS_B2_BLOCKBYTES)
-        len = nblk * VMS_B2_BLOCKBYTES;
-    /* Plain stores (memcpy): non-temporal ones measured no faster into a
-     * 256 MiB destination and slower into one that stays in cache, as a
-     * reused output ring does (doc/PERFORMANCE.md, "Output-buffer mode"). */
+    if (len > VMS_B2_BLOCKBYTES)
+        len = VMS_B2_BLOCKBYTES;
     b2_job_seek(j, off);
-    b2_job_gather(j, off, ln->copy + off, len);
+    b2_job_gather(j, off, dst, len);
 }
 
 /* Compress the job's remaining blocks with scalar code and write its digest. */
@@ -306,7 +313,7 @@ static void b2_job_finish_scalar(b2_job *j, uint64_t h[8],
     for (size_t i = j->next; i < j->nblocks; i++) {
         b2_compress(h, b2_job_block(j, keyblk, i, tmp),
                     b2_job_counter(j, i), 0, b2_job_flag(j, i));
-        b2_job_copy(j, keyblk != NULL, i, 1);
+        b2_job_copy(j, keyblk != NULL, i);
     }
     j->next = j->nblocks;
     b2_put_digest(j->lane->out, h, outlen);
@@ -337,26 +344,24 @@ static void b2_many_portable(const vms_b2_lane *lanes, size_t n,
  * mostly idle vector. */
 #define B2_CHUNK 256
 #define B2_MAXW 8
-/* With copies, a run is cut into pieces of this many bytes per slot, so
- * that each piece is still in cache (L2 at worst: 8 slots x 16 KiB) when it
- * is copied (doc/PERFORMANCE.md, "Output-buffer mode"). */
-#ifndef B2_COPY_SPAN
-#define B2_COPY_SPAN (16u * 1024u)
-#endif
-
 typedef void b2_kernel_fn(uint64_t *h, const uint8_t *const *blk,
                           const uint64_t *t, const uint64_t *f);
 typedef void b2_run_fn(uint64_t *h, const uint8_t *const *blk, size_t nblk,
                        const uint64_t *t);
+typedef void b2_run_copy_fn(uint64_t *h, const uint8_t *const *blk,
+                            uint8_t *const *dst, size_t nblk, const uint64_t *t);
 
 typedef struct b2_simd {
     unsigned width;
     b2_kernel_fn *kernel;
     b2_run_fn *run;
+    b2_run_copy_fn *run_copy;
 } b2_simd;
 
-static const b2_simd b2_simd_avx2 = {4, vms_b2_kernel_avx2, vms_b2_run_avx2};
-static const b2_simd b2_simd_avx512 = {8, vms_b2_kernel_avx512, vms_b2_run_avx512};
+static const b2_simd b2_simd_avx2 = {4, vms_b2_kernel_avx2, vms_b2_run_avx2,
+                                     vms_b2_run_copy_avx2};
+static const b2_simd b2_simd_avx512 = {8, vms_b2_kernel_avx512, vms_b2_run_avx512,
+                                       vms_b2_run_copy_avx512};
 
 /* How many blocks from the job's next one on are full, not final, and in
  * one piece (the key block, pre, a piece of msg): a run the kernel may take
@@ -427,13 +432,6 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
         if (cnt > w && hi - lo > 2 * VMS_B2_BLOCKBYTES)
             b2_sort_longest_first(order, cnt, len);
 
-        /* b2_job_copy does nothing for a lane without a copy; copying only
-         * decides whether runs are cut into cache-sized pieces. */
-        bool copying = false;
-        for (size_t i = 0; i < cnt && !copying; i++)
-            copying = chunk[i].copy != NULL;
-        const size_t run_max = copying ? B2_COPY_SPAN / VMS_B2_BLOCKBYTES : SIZE_MAX;
-
         size_t queued = 0;
         for (unsigned s = 0; s < w; s++)
             busy[s] = false;
@@ -465,21 +463,28 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
             if (active == w) {
                 /* Every slot busy: the longest run they all have is taken in
                  * one call, the chaining values kept in registers. */
-                size_t run = run_max;
+                size_t run = SIZE_MAX;
                 for (unsigned s = 0; s < w && run > 1; s++) {
                     size_t r = b2_job_run(&job[s], keyblk != NULL);
                     run = r < run ? r : run;
                 }
                 if (run > 1) {
+                    /* A run's blocks lie in one piece of msg, so their
+                     * copies are consecutive too; the kernel stores them. */
+                    uint8_t *dst[B2_MAXW];
+                    bool copying = false;
                     for (unsigned s = 0; s < w; s++) {
                         blk[s] = b2_job_block(&job[s], keyblk, job[s].next, tmp[s]);
                         t[s] = b2_job_counter(&job[s], job[s].next);
+                        dst[s] = b2_job_copy_dst(&job[s], keyblk != NULL, job[s].next);
+                        copying = copying || dst[s] != NULL;
                     }
-                    simd->run(h, blk, run, t);
-                    for (unsigned s = 0; s < w; s++) {
-                        b2_job_copy(&job[s], keyblk != NULL, job[s].next, run);
+                    if (copying)
+                        simd->run_copy(h, blk, dst, run, t);
+                    else
+                        simd->run(h, blk, run, t);
+                    for (unsigned s = 0; s < w; s++)
                         job[s].next += run;
-                    }
                     continue;
                 }
             }
@@ -498,7 +503,7 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
             simd->kernel(h, blk, t, f);
             for (unsigned s = 0; s < w; s++) {
                 if (busy[s])
-                    b2_job_copy(&job[s], keyblk != NULL, job[s].next, 1);
+                    b2_job_copy(&job[s], keyblk != NULL, job[s].next);
                 if (busy[s] && ++job[s].next == job[s].nblocks) {
                     uint64_t hs[8];
                     for (unsigned k = 0; k < 8; k++)

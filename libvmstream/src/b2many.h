@@ -32,8 +32,8 @@ typedef struct vms_b2_lane {
     const uint8_t *pre;  size_t pre_len;  /* first segment; pre_len is 0 or a multiple of 128 */
     const uint8_t *msg;  size_t msg_len;  /* second segment, any length (msg may be NULL if 0) */
     uint8_t *out;                          /* outlen bytes written here */
-    uint8_t *copy; /* NULL, or msg_len bytes: msg is also copied here, each
-                    * piece right after it was hashed, while it is in cache */
+    uint8_t *copy; /* NULL, or msg_len bytes: msg is also copied here, in
+                    * the SIMD paths from the registers the hash loads */
     /* NULL, or nsegs pieces whose concatenation is msg: then msg is
      * ignored, msg_len must be the pieces' total, and pieces of any length
      * (0 included) and alignment may follow each other.  A block that
@@ -53,9 +53,9 @@ typedef enum {
  * optional key (keylen 0..64, NULL if 0). Any n >= 0, any mixture of lengths.
  * Uses the best path the CPU supports, capped at max_path.
  * An out or copy buffer must not overlap any lane's input, out or copy.
- * Copying costs little next to a separate memcpy of the messages: it reads
- * each piece from L1 or L2, where the hash pass has just brought it, so a
- * message crosses the memory bus once. */
+ * Copying costs little next to a separate memcpy of the messages: the SIMD
+ * kernels store each block they load, so a message is read once and the
+ * stores drain while the rounds run. */
 VMS_INTERNAL void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
                               const uint8_t *key, size_t keylen,
                               vms_b2_path max_path);
@@ -105,6 +105,14 @@ VMS_INTERNAL void vms_b2_run_avx2(uint64_t h[8 * 4], const uint8_t *const blk[4]
                                   size_t nblk, const uint64_t t[4]);
 VMS_INTERNAL void vms_b2_run_avx512(uint64_t h[8 * 8], const uint8_t *const blk[8],
                                     size_t nblk, const uint64_t t[8]);
+/* The runs, and block i of lane j is also stored at dst[j] + 128 * i
+ * (nothing stored for a lane whose dst[j] is NULL). */
+VMS_INTERNAL void vms_b2_run_copy_avx2(uint64_t h[8 * 4], const uint8_t *const blk[4],
+                                       uint8_t *const dst[4], size_t nblk,
+                                       const uint64_t t[4]);
+VMS_INTERNAL void vms_b2_run_copy_avx512(uint64_t h[8 * 8], const uint8_t *const blk[8],
+                                         uint8_t *const dst[8], size_t nblk,
+                                         const uint64_t t[8]);
 #else
 #define VMS_B2_HAVE_X86 0
 #endif

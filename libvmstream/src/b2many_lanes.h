@@ -7,26 +7,24 @@
  * The including file defines, for its register width:
  *   B2_W            lanes per register (4 or 8)
  *   B2_INLINE       "static inline" with its target attribute, always_inline
- *   B2_TARGET       its target attribute, for the two exported functions
- *   B2_KERNEL_NAME, B2_RUN_NAME   the exported functions' names
+ *   B2_TARGET       its target attribute, for the exported functions
+ *   B2_KERNEL_NAME, B2_RUN_NAME, B2_RUNCOPY_NAME   the exported functions' names
  *   vec, vadd, vxor, set1, loadu, storeu, ROR32, ROR24, ROR16, ROR63
  *   b2_load_msg(m, blk, off)      the 16 message words of block (blk[j] +
  *                                 off) of every lane j, transposed: m[k] =
- *                                 word k of every lane */
+ *                                 word k of every lane
+ *   b2_load_msg_copy(m, blk, off, dst)   the same, also storing lane j's
+ *                                 block at dst[j] */
 #ifndef VMS_B2MANY_LANES_H
 #define VMS_B2MANY_LANES_H
 
 #include "b2many_rounds.h"
 
-/* Compresses block (blk[j] + off) of each lane into hv[0..8) (the chaining
- * values, word k of every lane in hv[k]); tv and fv are the counters and
- * final flags. */
-B2_INLINE void b2_compress_x(vec hv[8], const uint8_t *const blk[B2_W], size_t off,
-                             vec tv, vec fv)
+/* Compresses the message words m (m[k] = word k of every lane's block)
+ * into hv[0..8) (the chaining values, word k of every lane in hv[k]); tv
+ * and fv are the counters and final flags. */
+B2_INLINE void b2_compress_m(vec hv[8], const vec m[16], vec tv, vec fv)
 {
-    vec m[16];
-    b2_load_msg(m, blk, off);
-
     vec v0 = hv[0], v1 = hv[1], v2 = hv[2], v3 = hv[3];
     vec v4 = hv[4], v5 = hv[5], v6 = hv[6], v7 = hv[7];
     vec v8 = set1(UINT64_C(0x6a09e667f3bcc908));
@@ -48,6 +46,15 @@ B2_INLINE void b2_compress_x(vec hv[8], const uint8_t *const blk[B2_W], size_t o
     hv[5] = vxor(hv[5], vxor(v5, v13));
     hv[6] = vxor(hv[6], vxor(v6, v14));
     hv[7] = vxor(hv[7], vxor(v7, v15));
+}
+
+/* The same for block (blk[j] + off) of each lane. */
+B2_INLINE void b2_compress_x(vec hv[8], const uint8_t *const blk[B2_W], size_t off,
+                             vec tv, vec fv)
+{
+    vec m[16];
+    b2_load_msg(m, blk, off);
+    b2_compress_m(hv, m, tv, fv);
 }
 
 /* One block of every lane (b2many.h: h transposed, word k of lane j at
@@ -80,6 +87,41 @@ B2_TARGET void B2_RUN_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_W],
     for (size_t i = 0; i < nblk; i++) {
         b2_compress_x(hv, blk, VMS_B2_BLOCKBYTES * i, tv, zero);
         tv = vadd(tv, step);
+    }
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        storeu(h + B2_W * k, hv[k]);
+}
+
+/* The run above, and block i of lane j is also stored at dst[j] + 128 * i
+ * when dst[j] is not NULL.  The copy is made from the registers the hash
+ * loads, so a block is read once, and its stores drain while the rounds
+ * run. */
+B2_TARGET void B2_RUNCOPY_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_W],
+                               uint8_t *const dst[B2_W], size_t nblk,
+                               const uint64_t t[B2_W])
+{
+    _Alignas(64) uint8_t sink[VMS_B2_BLOCKBYTES]; /* for lanes without a copy */
+    uint8_t *d[B2_W];
+    size_t step[B2_W];
+    for (int j = 0; j < B2_W; j++) {
+        d[j] = dst[j] != NULL ? dst[j] : sink;
+        step[j] = dst[j] != NULL ? VMS_B2_BLOCKBYTES : 0;
+    }
+    vec hv[8];
+#pragma GCC unroll 8
+    for (int k = 0; k < 8; k++)
+        hv[k] = loadu(h + B2_W * k);
+    vec tv = loadu(t);
+    const vec stepv = set1(VMS_B2_BLOCKBYTES), zero = set1(0);
+    for (size_t i = 0; i < nblk; i++) {
+        vec m[16];
+        b2_load_msg_copy(m, blk, VMS_B2_BLOCKBYTES * i, d);
+        b2_compress_m(hv, m, tv, zero);
+        tv = vadd(tv, stepv);
+#pragma GCC unroll 8
+        for (int j = 0; j < B2_W; j++)
+            d[j] += step[j];
     }
 #pragma GCC unroll 8
     for (int k = 0; k < 8; k++)

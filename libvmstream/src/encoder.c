@@ -22,8 +22,8 @@
  *
  * With an output-buffer provider (vms_encoder_set_output_buffer), each batch
  * asks it for room for the batch's records before they are hashed; when it
- * lends some, the hash pass copies every payload there piece by piece while
- * the piece is in cache (vms_b2_lane.copy), the headers and padding are
+ * lends some, the hash pass copies every payload there, block by block from
+ * the registers it loads (vms_b2_lane.copy), the headers and padding are
  * filled in after, and the sink gets the whole batch in one call.  Then a
  * record's bytes cross the memory bus once, where a copying sink would read
  * them a second time.  A batch is asked for only after every earlier byte
