@@ -793,6 +793,7 @@ typedef struct lib_cfg {
     size_t ckpt;      /* Ed25519 checkpoint interval, 0 = library default */
     int discard;      /* sink counts bytes only */
     int lend;         /* output-buffer mode: the stream buffer is lent to the encoder */
+    int gather;       /* encoder: small writes gathered (vms_encoder_set_gather) */
     int runs;         /* decoder: page-mapped records in runs (vms_decoder_set_page_runs) */
     int verify;       /* decode compares every delivered byte with src */
     uint8_t *out;     /* stream buffer (NULL = g_out) */
@@ -857,6 +858,7 @@ static vms_encoder *make_encoder(const lib_cfg *c, vms_sink_fn sink, void *ctx)
     check_enc(e, vms_encoder_set_record_size(e, c->record), "set_record_size");
     check_enc(e, vms_encoder_set_threads(e, (unsigned)c->threads), "set_threads");
     check_enc(e, vms_encoder_set_page_elision(e, c->elide), "set_page_elision");
+    check_enc(e, vms_encoder_set_gather(e, c->gather), "set_gather");
     if (c->mode == M_ZLIB)
         check_enc(e, vms_encoder_set_compression(e, VMS_CODEC_ZLIB, 1), "set_compression zlib");
     if (c->mode == M_ZSTD)
@@ -1286,14 +1288,17 @@ static void run_batch(void)
 {
     print_header("batch depth: records per write (encode), bytes per feed (decode); 1/4 buffer");
     const size_t sub = zlib_bytes();
-    const size_t wp[] = {1, 2, 4, 8, 16};
+    /* writes of 1-16 records, then of 1, 2 and 4 with gathering on */
+    const size_t wp[] = {1, 2, 4, 8, 16, 1, 2, 4};
+    const size_t nwp = sizeof wp / sizeof wp[0];
     for (int nt = 1; nt <= 2; nt++)
-        for (size_t i = 0; i < sizeof wp / sizeof wp[0]; i++) {
+        for (size_t i = 0; i < nwp; i++) {
             lib_cfg c = {.src = g_rnd, .len = sub, .copies = 1, .mode = M_SUM, .threads = nt,
-                         .record = MIB, .wpiece = wp[i] * MIB, .feed = FEED_PIECE, .elide = 1};
+                         .record = MIB, .wpiece = wp[i] * MIB, .feed = FEED_PIECE, .elide = 1,
+                         .gather = i >= 5};
             lib_job j = {.cfg = c};
-            char extra[32];
-            snprintf(extra, sizeof extra, " write %s", SZ(c.wpiece));
+            char extra[40];
+            snprintf(extra, sizeof extra, " write %s%s", SZ(c.wpiece), c.gather ? " gather" : "");
             row *e = lib_row("batch", "encode", &c, extra);
             timeit(e, g_reps, (double)sub, enc_job, &j);
             hash_limits(e, MIB, nt);

@@ -8,7 +8,10 @@
  *              (0 none, 1 MAC, 2 Ed25519, 3 none); bit 5: the encoding
  *              with threads lays its records out in lent memory
  *              (vms_encoder_set_output_buffer), declining lend k when
- *              (k + byte 5) % 4 == 0
+ *              (k + byte 5) % 4 == 0; bit 6: it gathers small writes
+ *              (vms_encoder_set_gather), each write made from a scratch
+ *              copy that is overwritten when the write returns, with a
+ *              vms_encoder_flush after write i when (i + byte 5) % 5 == 0
  *   bytes 1-3  record size: 1 + le24 % (byte 3 bit 7 ? 65536 : 9000)
  *   byte 4     compression level (% 10); the stream is encoded twice, with 1
  *              and with 1 + (byte 4 >> 4) % 4 threads: the bytes must match
@@ -140,7 +143,7 @@ static int lend_sink(void *ctx, const void *buf, size_t len)
 
 static size_t encode(const uint8_t *opt, const wr *w, size_t nw, size_t total,
                      const uint8_t *blob, size_t blob_len, unsigned threads, vms_membuf *mb,
-                     bool lent)
+                     bool lent, bool gather)
 {
     vms_encoder *e = NULL;
     lender l = {mb, NULL, 0, 0, opt[5]};
@@ -183,10 +186,27 @@ static size_t encode(const uint8_t *opt, const wr *w, size_t nw, size_t total,
         size_t iv = 1024 + 4 * (size_t)(opt[5] | opt[6] << 8);
         VF_CHECK(vms_encoder_set_checkpoint_interval(e, iv) == VMS_OK, "interval");
     }
+    VF_CHECK(vms_encoder_set_gather(e, gather) == VMS_OK, "gather");
+    uint8_t *scratch = gather ? malloc(total ? total : 1) : NULL;
+    VF_CHECK(!gather || scratch, "malloc");
     for (size_t i = 0; i < nw; i++) {
-        rc = vms_encoder_write(e, w[i].section, w[i].offset, w[i].phase, w[i].data, w[i].len);
+        const uint8_t *src = w[i].data;
+        if (gather) { /* a held record must have been copied */
+            memcpy(scratch, w[i].data, w[i].len);
+            src = scratch;
+        }
+        rc = vms_encoder_write(e, w[i].section, w[i].offset, w[i].phase, src, w[i].len);
         VF_CHECK(rc == VMS_OK, "write %zu failed: %d (%s)", i, rc, vms_encoder_error(e)->message);
+        if (gather) {
+            memset(scratch, 0x5A, w[i].len);
+            if ((i + opt[5]) % 5 == 0) {
+                rc = vms_encoder_flush(e);
+                VF_CHECK(rc == VMS_OK, "flush after write %zu failed: %d", i, rc);
+                VF_CHECK(vms_encoder_offset(e) == mb->len, "flush left bytes unsent");
+            }
+        }
     }
+    free(scratch);
     rc = vms_encoder_finish(e);
     VF_CHECK(rc == VMS_OK, "finish failed: %d (%s)", rc, vms_encoder_error(e)->message);
     VF_CHECK(vms_encoder_offset(e) == mb->len, "encoder offset %llu, %zu bytes written",
@@ -252,11 +272,12 @@ int vmsfuzz_roundtrip(const uint8_t *data, size_t size)
     vms_membuf mb = {0}, mb2 = {0};
     unsigned threads = 1 + (opt[4] >> 4) % 4;
     const bool lent = (opt[0] >> 5) & 1;
-    size_t rs = encode(opt, w, nw, total, blob, blob_len, 1, &mb, false);
-    size_t rs2 = encode(opt, w, nw, total, blob, blob_len, threads, &mb2, lent);
+    const bool gather = (opt[0] >> 6) & 1;
+    size_t rs = encode(opt, w, nw, total, blob, blob_len, 1, &mb, false, false);
+    size_t rs2 = encode(opt, w, nw, total, blob, blob_len, threads, &mb2, lent, gather);
     VF_CHECK(rs == rs2 && mb.len == mb2.len && memcmp(mb.data, mb2.data, mb.len) == 0,
-             "encoding with 1 and %u threads%s differs (%zu vs %zu bytes)", threads,
-             lent ? " in lent memory" : "", mb.len, mb2.len);
+             "encoding with 1 and %u threads%s%s differs (%zu vs %zu bytes)", threads,
+             lent ? " in lent memory" : "", gather ? ", gathering" : "", mb.len, mb2.len);
     vms_membuf_release(&mb2);
 
     expect ex = {w, nw, 0, 0, rs, 0};

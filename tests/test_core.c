@@ -2083,3 +2083,272 @@ Test(batch, wire_slots_stay_within_the_buffer_limit)
     tu_stream_free(&s);
     free(in);
 }
+
+/* ---- gathering small writes (vms_encoder_set_gather) ----------------------- */
+
+/* Piece sizes for writes of the gather tests, in records of size rec and
+ * odd bytes: single records, short runs, a stub, and writes that fill a
+ * set of 48 (2-3 threads, no codec) after held records and leave a few to
+ * hold while that set is pending. */
+static size_t gather_piece(size_t i, size_t rec)
+{
+    static const size_t mul[] = {1, 1, 2, 1, 0, 3, 1, 1, 9, 1, 5, 1, 1, 1, 70, 1, 1, 47, 1, 50};
+    static const size_t add[] = {0, 3, 0, 0, 300, 5, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0};
+    return mul[i % 20] * rec + add[i % 20];
+}
+
+typedef struct gather_cfg {
+    outbuf_cfg c;
+    int gather, lend;
+} gather_cfg;
+
+/* Encodes in with g, in the writes of gather_piece.  Each write is made
+ * from a scratch copy that is overwritten as soon as the write returns,
+ * so a record that was not copied before then comes out wrong. */
+static int encode_gather(const uint8_t *in, size_t n, const gather_cfg *g, tu_stream *out)
+{
+    const outbuf_cfg *c = &g->c;
+    vms_membuf mb = {0};
+    lender l;
+    if (g->lend)
+        lender_init(&l, 2 * n + (8u << 20));
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, g->lend ? lender_sink : vms_sink_membuf,
+                                 g->lend ? (void *)&l : &mb, NULL),
+                 VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, c->record), VMS_OK);
+    cr_assert_eq(vms_encoder_set_compression(e, c->codec, 0), VMS_OK);
+    cr_assert_eq(vms_encoder_set_threads(e, c->threads), VMS_OK);
+    cr_assert_eq(vms_encoder_set_page_elision(e, c->elide), VMS_OK);
+    if (c->mac)
+        cr_assert_eq(vms_encoder_set_mac_key(e, ob_key, sizeof ob_key, tu_sid), VMS_OK);
+    if (c->sign) {
+        cr_assert_eq(vms_encoder_set_ed25519_key(e, ob_key), VMS_OK);
+        cr_assert_eq(vms_encoder_set_checkpoint_interval(e, 5 * c->record + 3), VMS_OK);
+    }
+    if (g->lend)
+        cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, &l), VMS_OK);
+    cr_assert_eq(vms_encoder_set_gather(e, g->gather), VMS_OK);
+    uint8_t *scratch = malloc(n);
+    int rc = VMS_OK;
+    for (size_t done = 0, i = 0, k; done < n && rc == VMS_OK; done += k, i++) {
+        k = gather_piece(i, c->record);
+        k = n - done < k ? n - done : k;
+        memcpy(scratch, in + done, k);
+        /* two phases, to keep phase order across held records */
+        rc = vms_encoder_write(e, 1 + (uint32_t)(i % 3), done, done >= n / 2, scratch, k);
+        memset(scratch, 0xA5, k);
+    }
+    free(scratch);
+    if (rc == VMS_OK)
+        rc = vms_encoder_finish(e);
+    vms_encoder_free(e);
+    if (g->lend) {
+        cr_assert(!l.violation, "%s", l.what);
+        out->data = malloc(l.len ? l.len : 1);
+        memcpy(out->data, l.buf, l.len);
+        out->len = l.len;
+        free(l.buf);
+    } else {
+        *out = tu_from_membuf(&mb);
+    }
+    return rc;
+}
+
+/* Gathering changes when records reach the sink, never the bytes: every
+ * codec, 1-3 threads, with and without page maps, MAC, signed with
+ * checkpoints inside held records, through the sink and in lent memory. */
+Test(gather, same_bytes_as_without, .timeout = 300)
+{
+    const size_t rec = 40000, n = 160 * rec + 999;
+    uint8_t *in = tu_state(n, 91);
+    uint8_t pub[VMS_ED25519_KEY_BYTES];
+    const int have_sign = vms_ed25519_public_key(ob_key, pub) == VMS_OK; /* OpenSSL */
+    for (int codec = 0; codec <= 2; codec++) {
+        if (!vms_codec_available((vms_codec)codec))
+            continue;
+        for (unsigned t = 1; t <= 3; t++)
+            for (int v = 0; v < 4; v++) {
+                if (v == 3 && !have_sign)
+                    continue;
+                gather_cfg g = {{(vms_codec)codec, t, v != 1, v == 2, v == 3, rec}, 0,
+                                (int)(t + (unsigned)v) % 2};
+                char what[160];
+                describe(what, sizeof what, &g.c);
+                tu_stream want, got;
+                cr_assert_eq(encode_gather(in, n, &g, &want), VMS_OK, "%s", what);
+                g.gather = 1;
+                cr_assert_eq(encode_gather(in, n, &g, &got), VMS_OK, "%s", what);
+                cr_assert_eq(got.len, want.len, "%s, lend %d", what, g.lend);
+                cr_assert(memcmp(got.data, want.data, want.len) == 0,
+                          "%s, lend %d: bytes differ", what, g.lend);
+                const tu_mac mac = {ob_key, sizeof ob_key, tu_sid};
+                tu_result r = tu_decode_all(got.data, got.len, 100000, NULL,
+                                            g.c.mac ? &mac : NULL,
+                                            g.c.mac ? VMS_AUTH_MAC : VMS_AUTH_NONE, false,
+                                            NULL, 1, false);
+                if (!g.c.sign) { /* (signed streams: the same bytes as checked above) */
+                    cr_assert_eq(r.rc, VMS_END, "%s: %s", what, r.msg);
+                    cr_assert_eq(r.len, n, "%s", what);
+                    cr_assert(memcmp(r.data, in, n) == 0, "%s", what);
+                }
+                tu_result_free(&r);
+                tu_stream_free(&want);
+                tu_stream_free(&got);
+            }
+    }
+    free(in);
+}
+
+typedef struct count_sink {
+    size_t len;
+    int fail_after; /* fail every call once len passed this (0: never) */
+} count_sink;
+
+static int count_sink_fn(void *ctx, const void *b, size_t n)
+{
+    (void)b;
+    count_sink *s = ctx;
+    if (s->fail_after && s->len > (size_t)s->fail_after)
+        return -1;
+    s->len += n;
+    return 0;
+}
+
+static vms_encoder *gather_encoder(count_sink *cs, unsigned threads, size_t rec,
+                                   const vms_allocator *mem)
+{
+    vms_encoder *e;
+    cr_assert_eq(vms_encoder_new(&e, count_sink_fn, cs, mem), VMS_OK);
+    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
+    cr_assert_eq(vms_encoder_set_record_size(e, rec), VMS_OK);
+    cr_assert_eq(vms_encoder_set_page_elision(e, 0), VMS_OK);
+    cr_assert_eq(vms_encoder_set_threads(e, threads), VMS_OK);
+    cr_assert_eq(vms_encoder_set_gather(e, 1), VMS_OK);
+    return e;
+}
+
+/* Which writes wait: from an empty round of 8 lanes a thread, a write of
+ * up to 5 records on one thread (8 on two) waits, a longer one goes out
+ * at once; held records go out when a write fills the round, and on
+ * flush and finish. */
+Test(gather, short_writes_wait_until_the_round_fills)
+{
+    const size_t rec = 4096 * 4;
+    uint8_t *in = tu_random(64 * rec, 3);
+    const size_t span = VMS_R_HDR + rec;
+    for (unsigned t = 1; t <= 2; t++) {
+        const size_t most = t == 1 ? 5 : 8;
+        count_sink cs = {0};
+        vms_encoder *e = gather_encoder(&cs, t, rec, NULL);
+        cr_assert_eq(vms_encoder_flush(e), VMS_OK); /* nothing written: no header yet */
+        cr_assert_eq(cs.len, 0);
+        cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, most * rec), VMS_OK);
+        const size_t head = cs.len; /* the header only */
+        cr_assert_gt(head, 0);
+        cr_assert_eq(vms_encoder_offset(e), head, "%u threads: %zu records held", t, most);
+        cr_assert_eq(vms_encoder_flush(e), VMS_OK);
+        cr_assert_eq(cs.len, head + most * span, "%u threads", t);
+        /* one more than that goes out at once */
+        cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, (most + 1) * rec), VMS_OK);
+        cr_assert_eq(cs.len, head + (2 * most + 1) * span, "%u threads", t);
+        /* single records wait until the 8 x threads of a round are there */
+        size_t before = cs.len;
+        for (size_t i = 0; i + 1 < 8 * t; i++) {
+            cr_assert_eq(vms_encoder_write(e, 0, i * rec, 0, in + i * rec, rec), VMS_OK);
+            cr_assert_eq(cs.len, before, "%u threads, record %zu went out early", t, i);
+        }
+        cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, rec), VMS_OK);
+        cr_assert_eq(cs.len, before + 8 * t * span, "%u threads", t);
+        /* and finish sends what is held before the END record */
+        cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, 2 * rec), VMS_OK);
+        cr_assert_eq(cs.len, before + 8 * t * span);
+        cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+        cr_assert_gt(cs.len, before + (8 * t + 2) * span);
+        cr_assert_eq(vms_encoder_flush(e), VMS_E_STATE);
+        vms_encoder_free(e);
+    }
+    free(in);
+}
+
+/* Only the gather buffers are that large: refuse them. */
+typedef struct refuse_big {
+    size_t limit;
+    int refused;
+} refuse_big;
+
+static void *rb_alloc(void *opaque, size_t n)
+{
+    refuse_big *r = opaque;
+    if (n >= r->limit) {
+        r->refused++;
+        return NULL;
+    }
+    return malloc(n);
+}
+
+static void rb_free(void *opaque, void *p)
+{
+    (void)opaque;
+    free(p);
+}
+
+/* The gather buffers are optional: refused, every write goes out at once,
+ * and the stream is the same. */
+Test(gather, buffers_are_optional)
+{
+    const size_t rec = 4096 * 4;
+    uint8_t *in = tu_random(16 * rec, 4);
+    refuse_big rb = {8 * rec, 0};
+    vms_allocator a = {rb_alloc, rb_free, &rb};
+    count_sink cs = {0}, ref = {0};
+    vms_encoder *e = gather_encoder(&cs, 1, rec, &a);
+    vms_encoder *plain = gather_encoder(&ref, 1, rec, NULL);
+    cr_assert_eq(vms_encoder_set_gather(plain, 0), VMS_OK);
+    for (size_t i = 0; i < 16; i++) {
+        cr_assert_eq(vms_encoder_write(e, 0, i * rec, 0, in + i * rec, rec), VMS_OK);
+        cr_assert_eq(vms_encoder_write(plain, 0, i * rec, 0, in + i * rec, rec), VMS_OK);
+        cr_assert_eq(cs.len, ref.len, "record %zu was held without buffers", i);
+    }
+    cr_assert_eq(rb.refused, 1, "asked once, not again");
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(plain), VMS_OK);
+    cr_assert_eq(cs.len, ref.len);
+    vms_encoder_free(e);
+    vms_encoder_free(plain);
+    free(in);
+}
+
+/* A held record's sink error comes on the call that sends it, and sticks. */
+Test(gather, sink_error_on_a_later_call)
+{
+    const size_t rec = 4096 * 4;
+    uint8_t *in = tu_random(2 * rec, 6);
+    count_sink cs = {0, 1}; /* fails every call after the header */
+    vms_encoder *e = gather_encoder(&cs, 1, rec, NULL);
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, rec), VMS_OK, "held: nothing sent");
+    cr_assert_eq(vms_encoder_write(e, 0, rec, 0, in + rec, rec), VMS_OK);
+    cr_assert_eq(vms_encoder_flush(e), VMS_E_IO);
+    cr_assert_eq(vms_encoder_error(e)->code, VMS_E_IO);
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, rec), VMS_E_IO);
+    cr_assert_eq(vms_encoder_finish(e), VMS_E_IO);
+    cr_assert_eq(vms_encoder_flush(e), VMS_E_IO);
+    vms_encoder_free(e);
+    free(in);
+}
+
+Test(gather, settings)
+{
+    cr_assert_eq(vms_encoder_set_gather(NULL, 1), VMS_E_INVALID_ARG);
+    cr_assert_eq(vms_encoder_flush(NULL), VMS_E_INVALID_ARG);
+    count_sink cs = {0};
+    vms_encoder *e = gather_encoder(&cs, 1, 4096, NULL);
+    uint8_t b[100] = {0};
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, b, sizeof b), VMS_OK);
+    cr_assert_eq(vms_encoder_set_gather(e, 0), VMS_E_STATE);
+    /* an argument error does not touch the held record */
+    cr_assert_eq(vms_encoder_write(e, 0, UINT64_MAX, 0, b, sizeof b), VMS_E_BAD_OFFSET);
+    cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    vms_encoder_free(e);
+}

@@ -662,9 +662,31 @@ VMS_API vms_status vms_encoder_set_ed25519_key(vms_encoder *enc,
  * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
 VMS_API vms_status vms_encoder_set_checkpoint_interval(vms_encoder *enc, size_t bytes);
 
+/** Gathering of small writes (default off).  Records are hashed in SIMD
+ * lanes, 8 per thread at a time, and a write of fewer records leaves
+ * lanes idle: one 1 MiB record per write hashes at about a third of the
+ * speed of 8.  With gathering on, the records of such a write are copied
+ * into the encoder's gather buffers and wait for the next write,
+ * vms_encoder_flush() or vms_encoder_finish() to fill the round; they
+ * wait only when the copies cost less than the idle lanes they save (from
+ * an empty round: a write of up to 5 records on one thread, up to 8 on
+ * two).  Costs: one
+ * copy of those records' payload, and 8 x threads record-sized buffers
+ * (8 MiB on one thread with 1 MiB records), taken from the allocator the
+ * first time they are wanted; if it refuses them, writes go on without
+ * gathering.  What changes for the caller: a record, and an error from
+ * the sink or the compressor about it, may come on a later call, and
+ * vms_encoder_offset() counts only bytes that reached the sink.  The
+ * stream bytes are the same as without gathering.  For callers that
+ * produce state piece by piece (a record at a time); a caller that can
+ * write vms_encoder_write_hint() bytes at once gains nothing from it.
+ * Errors: VMS_E_INVALID_ARG, VMS_E_STATE.  Per object. */
+VMS_API vms_status vms_encoder_set_gather(vms_encoder *enc, int on);
+
 /** Output-buffer provider (vms_encoder_set_output_buffer()): returns
  * writable memory for max_len bytes of stream, or NULL.  Called on the
- * thread that called the encoder, only from vms_encoder_write. */
+ * thread that called the encoder, only from vms_encoder_write,
+ * vms_encoder_flush and vms_encoder_finish. */
 typedef void *(*vms_outbuf_fn)(void *ctx, size_t max_len);
 /** Lets the encoder lay its records out in memory the caller lends, like
  * zstd's ZSTD_outBuffer, instead of handing the sink pointers into its own
@@ -700,7 +722,10 @@ VMS_API vms_status vms_encoder_set_output_buffer(vms_encoder *enc, vms_outbuf_fn
  * VMS_E_BAD_OFFSET (offset + len overflows).  Sticky errors (the stream is
  * broken; only vms_encoder_free remains): VMS_E_IO, VMS_E_NOMEM,
  * VMS_E_INTERNAL; later calls return them again.  VMS_E_STATE after
- * vms_encoder_finish.  data is only read during the call.  Per object. */
+ * vms_encoder_finish.  data is only read during the call.  Every record
+ * of the call has reached the sink when it returns, except with gathering
+ * (vms_encoder_set_gather()), where the last ones may wait, copied, for a
+ * later call.  Per object. */
 VMS_API vms_status vms_encoder_write(vms_encoder *enc, uint32_t section,
                                      uint64_t offset, uint32_t phase,
                                      const void *data, size_t len);
@@ -712,10 +737,19 @@ VMS_API vms_status vms_encoder_write(vms_encoder *enc, uint32_t section,
  * of 8 records per thread, up to 3 times that with 2-8 threads but at most
  * 64 records a set (2 threads, 1 MiB records, no codec: 96 MiB; with zstd:
  * 16 MiB).  Smaller writes are always correct, only slower: records are
- * batched within one write, never across writes.  Call it after the
- * settings.  Cannot fail (NULL: 8 MiB).  Read-only. */
+ * batched within one write, never across writes, unless gathering is on
+ * (vms_encoder_set_gather()).  Call it after the settings.  Cannot fail
+ * (NULL: 8 MiB).  Read-only. */
 VMS_API size_t vms_encoder_write_hint(const vms_encoder *enc);
-/** Writes the END record.  After it only vms_encoder_free is allowed.
+/** Hashes and emits the records gathering holds (vms_encoder_set_gather()),
+ * so that every byte written so far reaches the sink now; without
+ * gathering there is never anything to do.  Before the first write it
+ * does nothing (the header waits for the first write or finish).  Errors:
+ * the sticky errors of vms_encoder_write, VMS_E_STATE after
+ * vms_encoder_finish.  Per object. */
+VMS_API vms_status vms_encoder_flush(vms_encoder *enc);
+/** Emits any records gathering holds, then writes the END record.  After it
+ * only vms_encoder_free is allowed.
  * Errors: the sticky errors of vms_encoder_write, VMS_E_STATE when called
  * twice.  Per object. */
 VMS_API vms_status vms_encoder_finish(vms_encoder *enc);

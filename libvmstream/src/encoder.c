@@ -118,6 +118,14 @@ struct vms_encoder {
 
     bool elide;            /* uniform-page maps (default on) */
 
+    /* Gathering small writes (vms_encoder_set_gather): the first held
+     * slots of the current set are waiting for the next write, flush or
+     * finish; slot k's bytes are copied to gbuf + k * record_size. */
+    bool gather;
+    bool gtried;           /* gbuf was asked for (once) */
+    uint8_t *gbuf;         /* gather_cap record buffers, or NULL */
+    size_t held;
+
     uint64_t off, seq, raw_total;
     uint32_t last_phase;
     uint8_t chain[VMS_DIGEST_BYTES];
@@ -173,6 +181,7 @@ void vms_encoder_free(vms_encoder *e)
             vms_free(&e->mem, e->slots[i].segs);
         }
     vms_free(&e->mem, e->slots);
+    vms_free(&e->mem, e->gbuf);
     vms_free(&e->mem, e->blob);
     memset(e->key, 0, sizeof e->key);
     memset(e->sign_key, 0, sizeof e->sign_key);
@@ -335,6 +344,13 @@ vms_status vms_encoder_set_output_buffer(vms_encoder *e, vms_outbuf_fn get, void
     SETTING(e);
     e->outbuf = get;
     e->outbuf_ctx = get ? ctx : NULL;
+    return VMS_OK;
+}
+
+vms_status vms_encoder_set_gather(vms_encoder *e, int on)
+{
+    SETTING(e);
+    e->gather = on != 0;
     return VMS_OK;
 }
 
@@ -882,6 +898,75 @@ static int submit(vms_encoder *e, size_t count)
     return VMS_OK;
 }
 
+/* ---- gathering small writes ----------------------------------------------- */
+
+/* Records a SIMD round takes: one group of 8 per thread. */
+static size_t gather_cap(const vms_encoder *e)
+{
+    return (size_t)VMS_LANES * e->threads;
+}
+
+/* Build knob for measurement, as the decoder's VMS_DEC_PARK_K: the
+ * records of a write are held for the next one when copying them costs
+ * less than the SIMD lanes they would leave idle.  A lane's step costs the
+ * same however few lanes are busy, and a copy of a record is about a
+ * third of its share of an 8-lane hash on one thread, so: held iff new
+ * copies x threads <= K x idle lanes of the round. */
+#ifndef VMS_ENC_GATHER_K
+#define VMS_ENC_GATHER_K 2
+#endif
+
+/* Whether the first count records of the current set, the last of which
+ * point into the caller's buffer, should wait in the gather buffers
+ * rather than be hashed now in a short round (gathering on, and the
+ * buffers to be had). */
+static bool hold(vms_encoder *e, size_t count)
+{
+    const size_t cap = gather_cap(e);
+    if (!e->gather || count >= cap ||
+        (count - e->held) * e->threads > (size_t)VMS_ENC_GATHER_K * (cap - count))
+        return false;
+    if (!e->gbuf && !e->gtried) {
+        /* Optional, like the decoder's wire slots: without them the
+         * records are hashed at once, only slower. */
+        e->gtried = true;
+        if (e->record_size <= SIZE_MAX / cap)
+            e->gbuf = vms_malloc(&e->mem, cap * e->record_size);
+    }
+    return e->gbuf != NULL;
+}
+
+/* Holds the current set's first count records: every earlier record is
+ * emitted first (a pending set may still use the gather buffers), then
+ * the ones still in the caller's buffer are copied. */
+static int keep(vms_encoder *e, size_t count)
+{
+    int rc = e->pending_count ? emit_pending(e) : VMS_OK;
+    if (rc)
+        return rc;
+    enc_slot *set = e->slots + e->cur * e->nslots;
+    for (size_t k = e->held; k < count; k++) {
+        uint8_t *g = e->gbuf + k * e->record_size;
+        memcpy(g, set[k].src, set[k].n);
+        set[k].src = g;
+    }
+    e->held = count;
+    return VMS_OK;
+}
+
+/* Hashes and emits the held records, and any pending set. */
+static int submit_held(vms_encoder *e)
+{
+    int rc = VMS_OK;
+    if (e->held) {
+        rc = submit(e, e->held);
+        e->held = 0;
+    }
+    if (rc == VMS_OK && e->pending_count)
+        rc = emit_pending(e);
+    return rc;
+}
+
 vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
                              uint32_t phase, const void *data, size_t len)
 {
@@ -903,14 +988,17 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
         return VMS_E_BAD_OFFSET;
     e->last_phase = phase;
     const uint8_t *p = data;
-    size_t count = 0;
+    /* The set goes on from the records held by earlier writes. */
+    size_t count = e->held;
     uint64_t planned = e->since_ckpt;
+    for (size_t k = 0; k < count; k++)
+        planned += e->slots[e->cur * e->nslots + k].n;
     while (len > 0) {
         size_t n = len < e->record_size ? len : e->record_size;
         if (e->sign && planned > 0 && planned + n > e->ckpt_interval) {
             if (count && (rc = submit(e, count)) != VMS_OK)
                 return rc;
-            count = 0;
+            count = e->held = 0;
             if (e->pending_count && (rc = emit_pending(e)) != VMS_OK)
                 return rc;
             if ((rc = checkpoint(e)) != VMS_OK)
@@ -930,14 +1018,30 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
         if (count == e->nslots) {
             if ((rc = submit(e, count)) != VMS_OK)
                 return rc;
-            count = 0;
+            count = e->held = 0;
         }
     }
+    if (count && hold(e, count))
+        return keep(e, count);
     /* Every record points into the caller's buffer: all are emitted
      * before the call returns. */
     if (count && (rc = submit(e, count)) != VMS_OK)
         return rc;
+    e->held = 0;
     return e->pending_count ? emit_pending(e) : VMS_OK;
+}
+
+vms_status vms_encoder_flush(vms_encoder *e)
+{
+    if (!e)
+        return VMS_E_INVALID_ARG;
+    if (e->state == ES_FAILED)
+        return e->err.info.code;
+    if (e->state == ES_DONE)
+        return VMS_E_STATE;
+    if (e->state == ES_NEW)
+        return VMS_OK; /* nothing written yet: the header waits too */
+    return submit_held(e);
 }
 
 vms_status vms_encoder_finish(vms_encoder *e)
@@ -950,6 +1054,8 @@ vms_status vms_encoder_finish(vms_encoder *e)
         return VMS_E_STATE;
     int rc = begin(e);
     if (rc)
+        return rc;
+    if ((rc = submit_held(e)) != VMS_OK)
         return rc;
     uint8_t body[VMS_END_PAYLOAD_SIGNED];
     uint32_t blen = e->sign ? VMS_END_PAYLOAD_SIGNED : VMS_END_PAYLOAD;
