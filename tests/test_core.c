@@ -1509,14 +1509,12 @@ static const uint8_t ob_key[32] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
                                    17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30,
                                    31, 32};
 
-/* Encodes in with cfg, through the lender l (NULL: the plain membuf sink).
- * Returns VMS_OK or the first error; *out gets the stream. */
-static int encode_outbuf(const uint8_t *in, size_t n, const outbuf_cfg *c, lender *l,
-                         tu_stream *out)
+/* An encoder with cfg's settings, writing through the lender l (in lent
+ * memory) or, when l is NULL, to the membuf mb. */
+static vms_encoder *outbuf_encoder(const outbuf_cfg *c, lender *l, vms_membuf *mb)
 {
-    vms_membuf mb = {0};
     vms_encoder *e;
-    cr_assert_eq(vms_encoder_new(&e, l ? lender_sink : vms_sink_membuf, l ? (void *)l : &mb,
+    cr_assert_eq(vms_encoder_new(&e, l ? lender_sink : vms_sink_membuf, l ? (void *)l : mb,
                                  NULL),
                  VMS_OK);
     cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
@@ -1532,6 +1530,16 @@ static int encode_outbuf(const uint8_t *in, size_t n, const outbuf_cfg *c, lende
     }
     if (l)
         cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, l), VMS_OK);
+    return e;
+}
+
+/* Encodes in with cfg, through the lender l (NULL: the plain membuf sink).
+ * Returns VMS_OK or the first error; *out gets the stream. */
+static int encode_outbuf(const uint8_t *in, size_t n, const outbuf_cfg *c, lender *l,
+                         tu_stream *out)
+{
+    vms_membuf mb = {0};
+    vms_encoder *e = outbuf_encoder(c, l, &mb);
     /* writes of growing, odd sizes: batches full and not, records short */
     int rc = VMS_OK;
     size_t done = 0, step = 3 * c->record + 5;
@@ -2112,23 +2120,7 @@ static int encode_gather(const uint8_t *in, size_t n, const gather_cfg *g, tu_st
     lender l;
     if (g->lend)
         lender_init(&l, 2 * n + (8u << 20));
-    vms_encoder *e;
-    cr_assert_eq(vms_encoder_new(&e, g->lend ? lender_sink : vms_sink_membuf,
-                                 g->lend ? (void *)&l : &mb, NULL),
-                 VMS_OK);
-    cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
-    cr_assert_eq(vms_encoder_set_record_size(e, c->record), VMS_OK);
-    cr_assert_eq(vms_encoder_set_compression(e, c->codec, 0), VMS_OK);
-    cr_assert_eq(vms_encoder_set_threads(e, c->threads), VMS_OK);
-    cr_assert_eq(vms_encoder_set_page_elision(e, c->elide), VMS_OK);
-    if (c->mac)
-        cr_assert_eq(vms_encoder_set_mac_key(e, ob_key, sizeof ob_key, tu_sid), VMS_OK);
-    if (c->sign) {
-        cr_assert_eq(vms_encoder_set_ed25519_key(e, ob_key), VMS_OK);
-        cr_assert_eq(vms_encoder_set_checkpoint_interval(e, 5 * c->record + 3), VMS_OK);
-    }
-    if (g->lend)
-        cr_assert_eq(vms_encoder_set_output_buffer(e, lender_get, &l), VMS_OK);
+    vms_encoder *e = outbuf_encoder(c, g->lend ? &l : NULL, &mb);
     cr_assert_eq(vms_encoder_set_gather(e, g->gather), VMS_OK);
     uint8_t *scratch = malloc(n);
     int rc = VMS_OK;

@@ -74,29 +74,46 @@ B2_TARGET void B2_KERNEL_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_
 
 /* nblk consecutive full blocks of every lane, none of them final: block i
  * of lane j is blk[j] + 128 * i, with counter t[j] + 128 * i.  The chaining
- * values stay in registers from one block to the next. */
-B2_TARGET void B2_RUN_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_W],
-                           size_t nblk, const uint64_t t[B2_W])
+ * values stay in registers from one block to the next.  With copy, block i
+ * of lane j is also stored at d[j] + step[j] * i (step 0 or 128).  copy is
+ * a constant at each call, so each exported run gets its own loop. */
+B2_INLINE void b2_run_x(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_W],
+                        size_t nblk, const uint64_t t[B2_W], const bool copy,
+                        uint8_t *d[B2_W], const size_t step[B2_W])
 {
     vec hv[8];
 #pragma GCC unroll 8
     for (int k = 0; k < 8; k++)
         hv[k] = loadu(h + B2_W * k);
     vec tv = loadu(t);
-    const vec step = set1(VMS_B2_BLOCKBYTES), zero = set1(0);
+    const vec stepv = set1(VMS_B2_BLOCKBYTES), zero = set1(0);
     for (size_t i = 0; i < nblk; i++) {
-        b2_compress_x(hv, blk, VMS_B2_BLOCKBYTES * i, tv, zero);
-        tv = vadd(tv, step);
+        vec m[16];
+        if (copy) {
+            b2_load_msg_copy(m, blk, VMS_B2_BLOCKBYTES * i, d);
+#pragma GCC unroll 8
+            for (int j = 0; j < B2_W; j++)
+                d[j] += step[j];
+        } else {
+            b2_load_msg(m, blk, VMS_B2_BLOCKBYTES * i);
+        }
+        b2_compress_m(hv, m, tv, zero);
+        tv = vadd(tv, stepv);
     }
 #pragma GCC unroll 8
     for (int k = 0; k < 8; k++)
         storeu(h + B2_W * k, hv[k]);
 }
 
-/* The run above, and block i of lane j is also stored at dst[j] + 128 * i
- * when dst[j] is not NULL.  The copy is made from the registers the hash
- * loads, so a block is read once, and its stores drain while the rounds
- * run. */
+B2_TARGET void B2_RUN_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_W],
+                           size_t nblk, const uint64_t t[B2_W])
+{
+    b2_run_x(h, blk, nblk, t, false, NULL, NULL);
+}
+
+/* The run, and block i of lane j is also stored at dst[j] + 128 * i when
+ * dst[j] is not NULL.  The copy is made from the registers the hash loads,
+ * so a block is read once, and its stores drain while the rounds run. */
 B2_TARGET void B2_RUNCOPY_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2_W],
                                uint8_t *const dst[B2_W], size_t nblk,
                                const uint64_t t[B2_W])
@@ -108,24 +125,7 @@ B2_TARGET void B2_RUNCOPY_NAME(uint64_t h[8 * B2_W], const uint8_t *const blk[B2
         d[j] = dst[j] != NULL ? dst[j] : sink;
         step[j] = dst[j] != NULL ? VMS_B2_BLOCKBYTES : 0;
     }
-    vec hv[8];
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++)
-        hv[k] = loadu(h + B2_W * k);
-    vec tv = loadu(t);
-    const vec stepv = set1(VMS_B2_BLOCKBYTES), zero = set1(0);
-    for (size_t i = 0; i < nblk; i++) {
-        vec m[16];
-        b2_load_msg_copy(m, blk, VMS_B2_BLOCKBYTES * i, d);
-        b2_compress_m(hv, m, tv, zero);
-        tv = vadd(tv, stepv);
-#pragma GCC unroll 8
-        for (int j = 0; j < B2_W; j++)
-            d[j] += step[j];
-    }
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; k++)
-        storeu(h + B2_W * k, hv[k]);
+    b2_run_x(h, blk, nblk, t, true, d, step);
 }
 
 #endif

@@ -967,16 +967,24 @@ static int submit_held(vms_encoder *e)
     return rc;
 }
 
+/* What every streaming call answers before it does anything: a sticky
+ * error, or VMS_E_STATE after finish. */
+static int usable(const vms_encoder *e)
+{
+    if (e->state == ES_FAILED)
+        return e->err.info.code;
+    return e->state == ES_DONE ? VMS_E_STATE : VMS_OK;
+}
+
 vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
                              uint32_t phase, const void *data, size_t len)
 {
     if (!e || (!data && len))
         return VMS_E_INVALID_ARG;
-    if (e->state == ES_FAILED)
-        return e->err.info.code;
-    if (e->state == ES_DONE)
-        return VMS_E_STATE;
-    int rc = begin(e);
+    int rc = usable(e);
+    if (rc)
+        return rc;
+    rc = begin(e);
     if (rc)
         return rc;
     if (len == 0)
@@ -1035,12 +1043,9 @@ vms_status vms_encoder_flush(vms_encoder *e)
 {
     if (!e)
         return VMS_E_INVALID_ARG;
-    if (e->state == ES_FAILED)
-        return e->err.info.code;
-    if (e->state == ES_DONE)
-        return VMS_E_STATE;
-    if (e->state == ES_NEW)
-        return VMS_OK; /* nothing written yet: the header waits too */
+    int rc = usable(e);
+    if (rc || e->state == ES_NEW) /* nothing written yet: the header waits too */
+        return rc;
     return submit_held(e);
 }
 
@@ -1048,11 +1053,10 @@ vms_status vms_encoder_finish(vms_encoder *e)
 {
     if (!e)
         return VMS_E_INVALID_ARG;
-    if (e->state == ES_FAILED)
-        return e->err.info.code;
-    if (e->state == ES_DONE)
-        return VMS_E_STATE;
-    int rc = begin(e);
+    int rc = usable(e);
+    if (rc)
+        return rc;
+    rc = begin(e);
     if (rc)
         return rc;
     if ((rc = submit_held(e)) != VMS_OK)
