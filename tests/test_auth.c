@@ -395,3 +395,37 @@ Test(api, one_auth_mode_per_stream)
     vms_encoder_free(e);
     vms_membuf_release(&mb);
 }
+
+/* A signed stream's raw records are copied into their hold nodes by the
+ * hash pass, so the nodes of a whole batch are taken before it is checked.
+ * When a record in the middle of the batch is bad, the records after it
+ * are never held: their nodes must come back, and the decoder must give
+ * every byte back to the allocator when it is freed (and the records
+ * before the bad one must not be delivered: no signature covers them). */
+Test(ed25519, bad_record_mid_batch_returns_every_hold_node)
+{
+    keys();
+    const size_t chunk = 4096, n = 40 * chunk;
+    uint8_t *in = tu_random(n, 12); /* random pages: raw records, no page maps */
+    tu_stream s = signed_stream(in, n, chunk, 64 * chunk, priv_a, tu_sid);
+    for (int bad = 0; bad < 12; bad += 3) {
+        tu_stream t = tu_copy(&s);
+        t.data[tu_record_offset(&t, (size_t)bad + 1) + VMS_R_HDR + 100] ^= 0x40;
+        tu_failmem fm = {.fail_at = -1};
+        vms_allocator a = tu_failmem_allocator(&fm);
+        sig_run r = {0};
+        vms_decoder_callbacks cb = {.on_record = sr_record, .on_commit = sr_commit, .ctx = &r};
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, NULL, &cb, &a), VMS_OK);
+        cr_assert_eq(vms_decoder_add_ed25519_key(d, pub_a), VMS_OK);
+        /* one feed: the bad record sits inside a batch of 8 */
+        int rc = vms_decoder_feed(d, t.data, t.len, NULL);
+        cr_assert_eq(rc, VMS_E_RECORD_CHECKSUM, "bad record %d: %d", bad + 1, rc);
+        cr_assert_eq(r.delivered, 0);
+        vms_decoder_free(d);
+        cr_assert_eq(fm.live, 0, "bad record %d: %ld allocations not freed", bad + 1, fm.live);
+        tu_stream_free(&t);
+    }
+    tu_stream_free(&s);
+    free(in);
+}

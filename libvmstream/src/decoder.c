@@ -52,11 +52,15 @@ typedef struct cur_record {
  * (inplace: valid until the feed call returns, so before it returns the
  * batch is hashed or such bodies are copied to wire slots, park()) or into
  * one of the wire slots. */
+struct pend_meta;
+
 typedef struct dec_slot {
     cur_record c;
     uint8_t rh[VMS_R_HDR];
     const uint8_t *body;
     bool inplace;
+    struct pend_meta *node; /* signature mode: the hold node the hash pass
+                             * copies this raw record's payload into */
     uint8_t prefix[VMS_PREFIX_BYTES];
     uint8_t digest[VMS_DIGEST_BYTES];
 } dec_slot;
@@ -831,26 +835,44 @@ static int deliver(vms_decoder *d, const vms_record *r)
     return VMS_OK;
 }
 
+/* A hold node for len bytes of data, or NULL if refused.  A released node
+ * is reused when it is big enough (records are mostly of one size): a
+ * malloc/free per record costs half the speed of signed decoding.
+ * Otherwise the spare nodes are freed first, so that they never count
+ * against the budget a new node needs.  The node's cap is set. */
+static pend_meta *take_node(vms_decoder *d, size_t len)
+{
+    pend_meta *m = d->pend_free;
+    if (m && m->cap >= len) {
+        d->pend_free = m->next;
+        return m;
+    }
+    free_spares(d);
+    if (len > UINT32_MAX)
+        return NULL;
+    m = vms_malloc(&d->bufmem, sizeof(pend_meta) + len);
+    if (m)
+        m->cap = (uint32_t)len;
+    return m;
+}
+
+/* Puts an unused node back for reuse. */
+static void put_node(vms_decoder *d, pend_meta *m)
+{
+    m->next = d->pend_free;
+    d->pend_free = m;
+}
+
 /* Signature mode: holds a verified record until a signature covers it.
  * Each held record is one allocation from the counted allocator, so the
- * held bytes are bounded by VMS_LIMIT_BUFFERED exactly. */
-static int hold(vms_decoder *d, const vms_record *r)
+ * held bytes are bounded by VMS_LIMIT_BUFFERED exactly.  pre: a node
+ * taken for this record before it was hashed, its data already copied
+ * there by the hash pass (flush()), or NULL. */
+static int hold(vms_decoder *d, const vms_record *r, pend_meta *pre)
 {
     if (r->len > SIZE_MAX - sizeof(pend_meta))
         return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index, "record too large");
-    /* Reuse a released node when it is big enough (records are mostly of
-     * one size): a malloc/free per record costs half the speed of signed
-     * decoding.  Otherwise free the spare nodes first, so that they never
-     * count against the budget a new node needs. */
-    pend_meta *m = d->pend_free;
-    uint32_t cap = (uint32_t)r->len;
-    if (m && m->cap >= r->len) {
-        d->pend_free = m->next;
-        cap = m->cap;
-    } else {
-        free_spares(d);
-        m = vms_malloc(&d->bufmem, sizeof(pend_meta) + r->len);
-    }
+    pend_meta *m = pre ? pre : take_node(d, r->len);
     if (!m && !d->cmem.over_budget)
         return FAIL(d, VMS_E_NOMEM, r->stream_offset, r->index,
                     "out of memory holding record %llu until its signature",
@@ -862,8 +884,9 @@ static int hold(vms_decoder *d, const vms_record *r)
                     "sparse)", (unsigned long long)(d->held + r->len),
                     (unsigned long long)d->lim[VMS_LIMIT_BUFFERED]);
     *m = (pend_meta){NULL,     r->index,         r->offset,   r->stream_offset, r->section,
-                     r->phase, (uint32_t)r->len, r->wire_len, cap,             r->flags};
-    memcpy(m + 1, r->data, r->len);
+                     r->phase, (uint32_t)r->len, r->wire_len, m->cap,          r->flags};
+    if (!pre)
+        memcpy(m + 1, r->data, r->len);
     if (d->pend_tail)
         d->pend_tail->next = m;
     else
@@ -910,8 +933,7 @@ static int release(vms_decoder *d)
         if (!d->pend_head)
             d->pend_tail = NULL;
         d->held -= m->len;
-        m->next = d->pend_free;
-        d->pend_free = m;
+        put_node(d, m);
     }
     return VMS_OK;
 }
@@ -1234,13 +1256,14 @@ static void free_tasks(vms_decoder *d)
 }
 
 /* Delivers (or, in signature mode, holds) a verified STATE record whose
- * state is data (raw_len bytes). */
-static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *data)
+ * state is data (raw_len bytes); pre as for hold(). */
+static int state_record(vms_decoder *d, const cur_record *c, const uint8_t *data,
+                        pend_meta *pre)
 {
     d->raw_total += c->raw_len;
     vms_record r = {c->seq,   c->section,  c->offset, c->phase, data, c->raw_len,
                     c->start, c->wire_len, c->flags,  NULL,     0};
-    return d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r) : deliver(d, &r);
+    return d->h.auth_mode == VMS_AUTH_ED25519 ? hold(d, &r, pre) : deliver(d, &r);
 }
 
 /* Delivers a verified page-mapped record in runs; lits: its decompressed
@@ -1302,7 +1325,9 @@ static int deliver_verified(vms_decoder *d, size_t ok)
                     return task_fail(d, t);
                 data = t->raw;
             }
-            int rc = !in_runs(d, sl) ? state_record(d, &sl->c, data)
+            pend_meta *pre = sl->node;
+            d->batch[i].node = NULL; /* held now, or freed with the rest */
+            int rc = !in_runs(d, sl) ? state_record(d, &sl->c, data, pre)
                      : runs_record(d, &sl->c, sl->body,
                                    (sl->c.flags & VMS_RF_COMPRESSED) ? data : NULL);
             if (rc)
@@ -1374,11 +1399,21 @@ static int flush(vms_decoder *d)
     if (n == 0)
         return VMS_OK;
     d->flushing = true;
+    /* In signature mode a raw STATE record is copied into its hold node by
+     * the hash pass itself, which reads the payload anyway; the node is
+     * taken now, in record order as hold() would, and when it is refused
+     * hold() asks again after verification, so the outcome is the same. */
+    const bool pre_hold = d->h.auth_mode == VMS_AUTH_ED25519;
     for (size_t i = 0; i < n; i++) {
         dec_slot *sl = &d->batch[i];
         vms_make_prefix(sl->prefix, d->h.stream_id, d->h.header_digest, sl->rh);
+        sl->node = pre_hold && sl->c.type == VMS_REC_STATE && !needs_unpack(d, sl) &&
+                           sl->c.wire_len > 0
+                       ? take_node(d, sl->c.raw_len)
+                       : NULL;
         d->lanes[i] = (vms_b2_lane){sl->prefix, VMS_PREFIX_BYTES, sl->body,
-                                    sl->c.wire_len, sl->digest, NULL, NULL, 0};
+                                    sl->c.wire_len, sl->digest,
+                                    sl->node ? (uint8_t *)(sl->node + 1) : NULL, NULL, 0};
     }
     /* Groups of up to 8 records, one per thread.  A short batch of large
      * records is spread over the threads in groups of up to 4: a kernel's
@@ -1402,6 +1437,11 @@ static int flush(vms_decoder *d)
     int rc = deliver_verified(d, ok);
     if (rc == VMS_OK && ok < n)
         rc = checksum_error(d, &d->batch[ok].c);
+    for (size_t i = 0; i < n; i++) /* the nodes of records not held */
+        if (d->batch[i].node) {
+            put_node(d, d->batch[i].node);
+            d->batch[i].node = NULL;
+        }
     d->nbatch = 0;
     d->flushing = false;
     return rc;
