@@ -429,3 +429,100 @@ Test(ed25519, bad_record_mid_batch_returns_every_hold_node)
     tu_stream_free(&s);
     free(in);
 }
+
+/* Every allocation of a signed decode refused in turn.  Hold nodes are
+ * taken before their batch is hashed, and a refused one is asked for again
+ * after verification; the first refusal must end the early taking, or
+ * later records take the budget its retry needs and the limit is hit at
+ * another record.  So, with the buffer limit at the exact peak, the
+ * outcome is the whole stream or VMS_E_NOMEM; with a limit half a record
+ * short, VMS_E_NOMEM or exactly the outcome with nothing refused
+ * (VMS_E_LIMIT_BUFFERED at the same record and offset).  No leak. */
+typedef struct refusal_run {
+    int rc;
+    vms_error_info err;
+    size_t delivered;
+    long live;
+    int allocations;
+} refusal_run;
+
+static refusal_run decode_refusing(const tu_stream *s, const vms_limits *lim, int fail_at,
+                                   uint8_t *out, size_t cap)
+{
+    tu_failmem fm = {.fail_at = fail_at};
+    vms_allocator a = tu_failmem_allocator(&fm);
+    sig_run r = {0};
+    r.out = out;
+    r.cap = cap;
+    vms_decoder_callbacks cb = {.on_record = sr_record, .ctx = &r};
+    vms_decoder *d;
+    refusal_run o = {0};
+    o.rc = vms_decoder_new(&d, lim, &cb, &a);
+    if (o.rc == VMS_OK) {
+        o.rc = vms_decoder_add_ed25519_key(d, pub_a);
+        if (o.rc == VMS_OK)
+            o.rc = vms_decoder_feed(d, s->data, s->len, NULL);
+        o.err = *vms_decoder_error(d);
+        o.err.message = NULL; /* freed with the decoder */
+        vms_decoder_free(d);
+    }
+    o.delivered = r.delivered;
+    o.live = fm.live;
+    o.allocations = fm.count;
+    return o;
+}
+
+Test(ed25519, refused_allocations_keep_the_outcome)
+{
+    keys();
+    const size_t chunk = 16384, n = 30 * chunk; /* peak above the 64 KiB minimum */
+    uint8_t *in = tu_random(n, 21);
+    uint8_t *out = malloc(n);
+    tu_stream s = signed_stream(in, n, chunk, 10 * chunk, priv_a, tu_sid);
+    uint64_t peak = 0;
+    {
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, NULL, NULL, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_add_ed25519_key(d, pub_a), VMS_OK);
+        cr_assert_eq(vms_decoder_feed(d, s.data, s.len, NULL), VMS_END);
+        peak = vms_decoder_peak_memory(d);
+        vms_decoder_free(d);
+    }
+    for (int tight = 0; tight <= 1; tight++) {
+        vms_limits *lim;
+        cr_assert_eq(vms_limits_new(&lim, NULL), VMS_OK);
+        cr_assert_eq(vms_limits_set(lim, VMS_LIMIT_BUFFERED, peak - (tight ? chunk / 2 : 0)),
+                     VMS_OK);
+        memset(out, 0, n);
+        const refusal_run ref = decode_refusing(&s, lim, -1, out, n);
+        cr_assert_eq(ref.rc, tight ? VMS_E_LIMIT_BUFFERED : VMS_END, "tight %d: %s", tight,
+                     vms_strerror(ref.rc));
+        if (!tight)
+            cr_assert(ref.delivered == 30 && memcmp(out, in, n) == 0);
+        int same = 0;
+        for (int fail_at = 0; fail_at < ref.allocations; fail_at++) {
+            memset(out, 0, n);
+            refusal_run o = decode_refusing(&s, lim, fail_at, out, n);
+            cr_assert_eq(o.live, 0, "tight %d: leak with allocation %d refused", tight, fail_at);
+            if (o.rc == VMS_E_NOMEM)
+                continue;
+            same++;
+            cr_assert_eq(o.rc, ref.rc, "tight %d, allocation %d refused: %s", tight, fail_at,
+                         vms_strerror(o.rc));
+            cr_assert_eq(o.err.offset, ref.err.offset, "tight %d, allocation %d refused",
+                         tight, fail_at);
+            cr_assert_eq(o.err.record, ref.err.record, "tight %d, allocation %d refused",
+                         tight, fail_at);
+            cr_assert_eq(o.delivered, ref.delivered, "tight %d, allocation %d refused", tight,
+                         fail_at);
+            if (!tight)
+                cr_assert(memcmp(out, in, n) == 0, "allocation %d refused", fail_at);
+        }
+        cr_assert_gt(same, 0, "tight %d: the hold nodes taken early absorb their refusal",
+                     tight);
+        vms_limits_free(lim);
+    }
+    tu_stream_free(&s);
+    free(out);
+    free(in);
+}

@@ -1400,17 +1400,19 @@ static int flush(vms_decoder *d)
         return VMS_OK;
     d->flushing = true;
     /* In signature mode a raw STATE record is copied into its hold node by
-     * the hash pass itself, which reads the payload anyway; the node is
-     * taken now, in record order as hold() would, and when it is refused
-     * hold() asks again after verification, so the outcome is the same. */
-    const bool pre_hold = d->h.auth_mode == VMS_AUTH_ED25519;
+     * the hash pass itself, which reads the payload anyway.  The nodes are
+     * taken now, in record order as hold() would take them.  The first one
+     * refused ends the taking: hold() asks for it again after verification,
+     * with the budget as it would be without this, so the outcome is the
+     * same. */
+    bool pre_hold = d->h.auth_mode == VMS_AUTH_ED25519;
     for (size_t i = 0; i < n; i++) {
         dec_slot *sl = &d->batch[i];
         vms_make_prefix(sl->prefix, d->h.stream_id, d->h.header_digest, sl->rh);
-        sl->node = pre_hold && sl->c.type == VMS_REC_STATE && !needs_unpack(d, sl) &&
-                           sl->c.wire_len > 0
-                       ? take_node(d, sl->c.raw_len)
-                       : NULL;
+        sl->node = NULL;
+        if (pre_hold && sl->c.type == VMS_REC_STATE && !needs_unpack(d, sl) &&
+            sl->c.wire_len > 0)
+            pre_hold = (sl->node = take_node(d, sl->c.raw_len)) != NULL;
         d->lanes[i] = (vms_b2_lane){sl->prefix, VMS_PREFIX_BYTES, sl->body,
                                     sl->c.wire_len, sl->digest,
                                     sl->node ? (uint8_t *)(sl->node + 1) : NULL, NULL, 0};
