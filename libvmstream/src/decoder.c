@@ -60,7 +60,8 @@ typedef struct dec_slot {
     const uint8_t *body;
     bool inplace;
     struct pend_meta *node; /* signature mode: the hold node the hash pass
-                             * copies this raw record's payload into */
+                             * copies this raw record's payload into, or
+                             * that it is unpacked into */
     uint8_t prefix[VMS_PREFIX_BYTES];
     uint8_t digest[VMS_DIGEST_BYTES];
 } dec_slot;
@@ -1180,6 +1181,13 @@ static bool needs_unpack(const vms_decoder *d, const dec_slot *sl)
 
 /* Decompresses or expands a verified STATE record into t->raw; on failure
  * fills t->err.  Reads d, writes only the task: safe on a worker thread. */
+/* Where a record is unpacked: its hold node (signature mode, taken in
+ * flush()), else the task's buffer. */
+static uint8_t *unpack_dst(const unpack_task *t, const dec_slot *sl)
+{
+    return sl->node ? (uint8_t *)(sl->node + 1) : t->raw;
+}
+
 static int unpack(const vms_decoder *d, unpack_task *t, const dec_slot *sl)
 {
     const cur_record *c = &sl->c;
@@ -1195,11 +1203,12 @@ static int unpack(const vms_decoder *d, unpack_task *t, const dec_slot *sl)
                   : pagemap_literals(d, c, sl->body, &pm, t->raw, t->codec, t->counted,
                                      &t->err);
     }
+    uint8_t *dst = unpack_dst(t, sl);
     if (c->flags & VMS_RF_PAGEMAP)
-        return expand_pagemap(d, c, sl->body, t->raw, t->codec, t->counted, &t->err);
+        return expand_pagemap(d, c, sl->body, dst, t->codec, t->counted, &t->err);
     const uint64_t s = c->start, n = c->seq;
     const char *why;
-    int zr = vms_codec_decompress(t->codec, sl->body, c->wire_len, t->raw, c->raw_len, &why);
+    int zr = vms_codec_decompress(t->codec, sl->body, c->wire_len, dst, c->raw_len, &why);
     if (zr == VMS_E_NOMEM)
         return vms_err_set(&t->err, t->counted ? nomem_code(d) : VMS_E_NOMEM, s + VMS_R_HDR, n,
                            "record %llu: no memory to decompress within the buffer limit "
@@ -1323,7 +1332,7 @@ static int deliver_verified(vms_decoder *d, size_t ok)
                 }
                 if (t->rc)
                     return task_fail(d, t);
-                data = t->raw;
+                data = unpack_dst(t, sl);
             }
             pend_meta *pre = sl->node;
             d->batch[i].node = NULL; /* held now, or freed with the rest */
@@ -1400,22 +1409,21 @@ static int flush(vms_decoder *d)
         return VMS_OK;
     d->flushing = true;
     /* In signature mode a raw STATE record is copied into its hold node by
-     * the hash pass itself, which reads the payload anyway.  The nodes are
-     * taken now, in record order as hold() would take them.  The first one
-     * refused ends the taking: hold() asks for it again after verification,
-     * with the budget as it would be without this, so the outcome is the
-     * same. */
+     * the hash pass itself, which reads the payload anyway, and a packed
+     * one is unpacked straight into it.  The nodes are taken now, in record
+     * order as hold() would take them.  The first one refused ends the
+     * taking: hold() asks for it again after verification, with the budget
+     * as it would be without this, so the outcome is the same. */
     bool pre_hold = d->h.auth_mode == VMS_AUTH_ED25519;
     for (size_t i = 0; i < n; i++) {
         dec_slot *sl = &d->batch[i];
         vms_make_prefix(sl->prefix, d->h.stream_id, d->h.header_digest, sl->rh);
         sl->node = NULL;
-        if (pre_hold && sl->c.type == VMS_REC_STATE && !needs_unpack(d, sl) &&
-            sl->c.wire_len > 0)
+        if (pre_hold && sl->c.type == VMS_REC_STATE && sl->c.raw_len > 0)
             pre_hold = (sl->node = take_node(d, sl->c.raw_len)) != NULL;
+        uint8_t *copy = sl->node && !needs_unpack(d, sl) ? (uint8_t *)(sl->node + 1) : NULL;
         d->lanes[i] = (vms_b2_lane){sl->prefix, VMS_PREFIX_BYTES, sl->body,
-                                    sl->c.wire_len, sl->digest,
-                                    sl->node ? (uint8_t *)(sl->node + 1) : NULL, NULL, 0};
+                                    sl->c.wire_len, sl->digest, copy, NULL, 0};
     }
     /* Groups of up to 8 records, one per thread.  A short batch of large
      * records is spread over the threads in groups of up to 4: a kernel's
