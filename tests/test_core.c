@@ -2344,3 +2344,58 @@ Test(gather, settings)
     cr_assert_eq(vms_encoder_finish(e), VMS_OK);
     vms_encoder_free(e);
 }
+
+/* With threads, park() shares the copies of a parked batch's bodies out
+ * over every thread in equal byte ranges (1 MiB or more in all), so the
+ * ranges end inside bodies.  Feeds of 5 whole records of 256 KiB + 24
+ * bytes park each batch on 2 and 3 threads: nothing is delivered until the
+ * next feed, the records come out exactly, and a bad record in a parked
+ * batch is reported as a whole-stream decode reports it. */
+Test(batch, parked_bodies_copied_on_every_thread)
+{
+    const size_t rec = 256 * 1024 + 24, n = 20 * rec;
+    uint8_t *in = tu_random(n, 17);
+    tu_stream good = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 0);
+    for (int bad = 0; bad <= 1; bad++) {
+        tu_stream s = tu_copy(&good);
+        if (bad)
+            s.data[tu_record_offset(&s, 3) + VMS_R_HDR + rec / 2] ^= 0x01;
+        tu_result whole = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+        for (unsigned threads = 2; threads <= 3; threads++) {
+            tu_result r;
+            memset(&r, 0, sizeof r);
+            vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
+                                        .on_abort = tu_on_abort, .ctx = &r};
+            vms_decoder *d;
+            cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+            cr_assert_eq(vms_decoder_set_threads(d, threads), VMS_OK);
+            size_t pos = 0;
+            int rc = VMS_OK;
+            for (size_t k = 5; k <= 20 && rc >= 0; k += 5) {
+                size_t end = k < 20 ? tu_record_offset(&s, k) : s.len;
+                rc = vms_decoder_feed(d, s.data + pos, end - pos, NULL);
+                if (k == 5 && !bad) {
+                    cr_assert_eq(rc, VMS_OK);
+                    cr_assert_eq(r.records, 0, "%u threads: the first batch was not parked",
+                                 threads);
+                }
+                pos = end;
+            }
+            if (rc >= 0)
+                rc = vms_decoder_finish(d);
+            cr_assert_eq(rc, whole.rc, "%u threads, bad %d: %s", threads, bad,
+                         vms_decoder_error(d)->message);
+            cr_assert_eq(vms_decoder_error(d)->offset, whole.offset, "%u threads", threads);
+            if (!bad) {
+                cr_assert_eq(r.len, n);
+                cr_assert(memcmp(r.data, in, n) == 0, "%u threads", threads);
+            }
+            vms_decoder_free(d);
+            tu_result_free(&r);
+        }
+        tu_result_free(&whole);
+        tu_stream_free(&s);
+    }
+    tu_stream_free(&good);
+    free(in);
+}
