@@ -1570,43 +1570,57 @@ static void describe(char *buf, size_t cap, const outbuf_cfg *c)
              (int)c->codec, c->threads, c->elide, c->mac, c->sign, c->record);
 }
 
+/* The settings the encoder-output tests go through: every codec built in,
+ * 1 .. max_threads threads, and for each 4 variants: plain, no elision,
+ * MAC, signed with checkpoints (only with OpenSSL).  Records of rec bytes,
+ * rec3 on 3 threads.  Writes at most 3 x 4 x 4 to out; returns how many. */
+#define OUTBUF_CONFIGS_MAX 48
+static size_t outbuf_configs(outbuf_cfg out[OUTBUF_CONFIGS_MAX], unsigned max_threads,
+                             size_t rec, size_t rec3)
+{
+    uint8_t pub[VMS_ED25519_KEY_BYTES];
+    const int have_sign = vms_ed25519_public_key(ob_key, pub) == VMS_OK;
+    size_t k = 0;
+    for (int codec = 0; codec <= 2; codec++) {
+        if (!vms_codec_available((vms_codec)codec))
+            continue;
+        for (unsigned t = 1; t <= max_threads && t <= 4; t++)
+            for (int v = 0; v < 4; v++)
+                if (v != 3 || have_sign)
+                    out[k++] = (outbuf_cfg){(vms_codec)codec, t, v != 1, v == 2, v == 3,
+                                            t == 3 ? rec3 : rec};
+    }
+    return k;
+}
+
 Test(outbuf, same_bytes_as_through_the_sink, .timeout = 300)
 {
     const size_t n = (5u << 20) + 4097;
     uint8_t *in = tu_state(n, 77);
-    uint8_t pub[VMS_ED25519_KEY_BYTES];
-    const int have_sign = vms_ed25519_public_key(ob_key, pub) == VMS_OK; /* OpenSSL */
-    for (int codec = 0; codec <= 2; codec++) {
-        if (!vms_codec_available((vms_codec)codec))
-            continue;
-        for (unsigned t = 1; t <= 4; t++)
-            for (int v = 0; v < 4; v++) {
-                /* v: 0 plain, 1 no elision, 2 MAC, 3 signed with checkpoints */
-                if (v == 3 && !have_sign)
-                    continue;
-                outbuf_cfg c = {(vms_codec)codec, t, v != 1, v == 2, v == 3,
-                                t == 3 ? 40000 : 65536};
-                char what[128];
-                describe(what, sizeof what, &c);
-                tu_stream want, got;
-                cr_assert_eq(encode_outbuf(in, n, &c, NULL, &want), VMS_OK, "%s", what);
-                lender l;
-                lender_init(&l, want.len + (8u << 20));
-                cr_assert_eq(encode_outbuf(in, n, &c, &l, &got), VMS_OK, "%s", what);
-                cr_assert(!l.violation, "%s: %s", what, l.what);
-                cr_assert_eq(got.len, want.len, "%s", what);
-                cr_assert(memcmp(got.data, want.data, want.len) == 0, "%s: bytes differ", what);
-                /* The records went through lent memory, the rest did not. */
-                cr_assert_gt(l.commits, 0, "%s", what);
-                cr_assert_eq(l.declines, 0, "%s", what);
-                cr_assert_eq(l.commits, l.lends, "%s", what);
-                cr_assert_gt(l.committed_bytes, n / 4, "%s", what);
-                cr_assert_gt(l.plain, 0, "%s: the header and END come through the sink",
-                             what);
-                free(l.buf);
-                tu_stream_free(&want);
-                tu_stream_free(&got);
-            }
+    outbuf_cfg cfgs[OUTBUF_CONFIGS_MAX];
+    const size_t ncfg = outbuf_configs(cfgs, 4, 65536, 40000);
+    for (size_t i = 0; i < ncfg; i++) {
+        const outbuf_cfg c = cfgs[i];
+        char what[128];
+        describe(what, sizeof what, &c);
+        tu_stream want, got;
+        cr_assert_eq(encode_outbuf(in, n, &c, NULL, &want), VMS_OK, "%s", what);
+        lender l;
+        lender_init(&l, want.len + (8u << 20));
+        cr_assert_eq(encode_outbuf(in, n, &c, &l, &got), VMS_OK, "%s", what);
+        cr_assert(!l.violation, "%s: %s", what, l.what);
+        cr_assert_eq(got.len, want.len, "%s", what);
+        cr_assert(memcmp(got.data, want.data, want.len) == 0, "%s: bytes differ", what);
+        /* The records went through lent memory, the rest did not. */
+        cr_assert_gt(l.commits, 0, "%s", what);
+        cr_assert_eq(l.declines, 0, "%s", what);
+        cr_assert_eq(l.commits, l.lends, "%s", what);
+        cr_assert_gt(l.committed_bytes, n / 4, "%s", what);
+        cr_assert_gt(l.plain, 0, "%s: the header and END come through the sink",
+                     what);
+        free(l.buf);
+        tu_stream_free(&want);
+        tu_stream_free(&got);
     }
     free(in);
 }
@@ -1775,16 +1789,24 @@ typedef struct park_trace {
     size_t nfeeds;
 } park_trace;
 
+/* A decoder on threads threads that collects into *r (cleared). */
+static vms_decoder *collecting_decoder(tu_result *r, unsigned threads)
+{
+    memset(r, 0, sizeof *r);
+    vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
+                                .on_abort = tu_on_abort, .ctx = r};
+    vms_decoder *d;
+    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    cr_assert_eq(vms_decoder_set_threads(d, threads), VMS_OK);
+    return d;
+}
+
 static tu_result feed_traced(const tu_stream *s, const size_t *cuts, size_t ncuts,
                              park_trace *t)
 {
     tu_result r;
-    memset(&r, 0, sizeof r);
     memset(t, 0, sizeof *t);
-    vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
-                                .on_abort = tu_on_abort, .ctx = &r};
-    vms_decoder *d;
-    cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+    vms_decoder *d = collecting_decoder(&r, 1);
     size_t pos = 0;
     int rc = VMS_OK;
     for (size_t i = 0; i <= ncuts && rc >= 0; i++) {
@@ -1881,11 +1903,7 @@ Test(batch, flush_delivers_the_waiting_records_now)
         if (bad)
             s.data[at] ^= 0x01;
         tu_result r;
-        memset(&r, 0, sizeof r);
-        vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
-                                    .on_abort = tu_on_abort, .ctx = &r};
-        vms_decoder *d;
-        cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+        vms_decoder *d = collecting_decoder(&r, 1);
         cr_assert_eq(vms_decoder_flush(d), VMS_OK, "nothing fed");
         const size_t part = tu_record_offset(&s, 3) + 40; /* 3 records and a bit */
         cr_assert_eq(vms_decoder_feed(d, s.data, part, NULL), VMS_OK);
@@ -2155,40 +2173,33 @@ Test(gather, same_bytes_as_without, .timeout = 300)
 {
     const size_t rec = 40000, n = 160 * rec + 999;
     uint8_t *in = tu_state(n, 91);
-    uint8_t pub[VMS_ED25519_KEY_BYTES];
-    const int have_sign = vms_ed25519_public_key(ob_key, pub) == VMS_OK; /* OpenSSL */
-    for (int codec = 0; codec <= 2; codec++) {
-        if (!vms_codec_available((vms_codec)codec))
-            continue;
-        for (unsigned t = 1; t <= 3; t++)
-            for (int v = 0; v < 4; v++) {
-                if (v == 3 && !have_sign)
-                    continue;
-                gather_cfg g = {{(vms_codec)codec, t, v != 1, v == 2, v == 3, rec}, 0,
-                                (int)(t + (unsigned)v) % 2};
-                char what[160];
-                describe(what, sizeof what, &g.c);
-                tu_stream want, got;
-                cr_assert_eq(encode_gather(in, n, &g, &want), VMS_OK, "%s", what);
-                g.gather = 1;
-                cr_assert_eq(encode_gather(in, n, &g, &got), VMS_OK, "%s", what);
-                cr_assert_eq(got.len, want.len, "%s, lend %d", what, g.lend);
-                cr_assert(memcmp(got.data, want.data, want.len) == 0,
-                          "%s, lend %d: bytes differ", what, g.lend);
-                const tu_mac mac = {ob_key, sizeof ob_key, tu_sid};
-                tu_result r = tu_decode_all(got.data, got.len, 100000, NULL,
-                                            g.c.mac ? &mac : NULL,
-                                            g.c.mac ? VMS_AUTH_MAC : VMS_AUTH_NONE, false,
-                                            NULL, 1, false);
-                if (!g.c.sign) { /* (signed streams: the same bytes as checked above) */
-                    cr_assert_eq(r.rc, VMS_END, "%s: %s", what, r.msg);
-                    cr_assert_eq(r.len, n, "%s", what);
-                    cr_assert(memcmp(r.data, in, n) == 0, "%s", what);
-                }
-                tu_result_free(&r);
-                tu_stream_free(&want);
-                tu_stream_free(&got);
-            }
+    outbuf_cfg cfgs[OUTBUF_CONFIGS_MAX];
+    const size_t ncfg = outbuf_configs(cfgs, 3, rec, rec);
+    for (size_t i = 0; i < ncfg; i++) {
+        /* every other one in lent memory */
+        gather_cfg g = {cfgs[i], 0, (int)((i + cfgs[i].threads) % 2)};
+        char what[160];
+        describe(what, sizeof what, &g.c);
+        tu_stream want, got;
+        cr_assert_eq(encode_gather(in, n, &g, &want), VMS_OK, "%s", what);
+        g.gather = 1;
+        cr_assert_eq(encode_gather(in, n, &g, &got), VMS_OK, "%s", what);
+        cr_assert_eq(got.len, want.len, "%s, lend %d", what, g.lend);
+        cr_assert(memcmp(got.data, want.data, want.len) == 0,
+                  "%s, lend %d: bytes differ", what, g.lend);
+        const tu_mac mac = {ob_key, sizeof ob_key, tu_sid};
+        tu_result r = tu_decode_all(got.data, got.len, 100000, NULL,
+                                    g.c.mac ? &mac : NULL,
+                                    g.c.mac ? VMS_AUTH_MAC : VMS_AUTH_NONE, false,
+                                    NULL, 1, false);
+        if (!g.c.sign) { /* (signed streams: the same bytes as checked above) */
+            cr_assert_eq(r.rc, VMS_END, "%s: %s", what, r.msg);
+            cr_assert_eq(r.len, n, "%s", what);
+            cr_assert(memcmp(r.data, in, n) == 0, "%s", what);
+        }
+        tu_result_free(&r);
+        tu_stream_free(&want);
+        tu_stream_free(&got);
     }
     free(in);
 }
@@ -2363,12 +2374,7 @@ Test(batch, parked_bodies_copied_on_every_thread)
         tu_result whole = tu_decode(s.data, s.len, SIZE_MAX, NULL);
         for (unsigned threads = 2; threads <= 3; threads++) {
             tu_result r;
-            memset(&r, 0, sizeof r);
-            vms_decoder_callbacks cb = {.on_record = tu_on_record, .on_commit = tu_on_commit,
-                                        .on_abort = tu_on_abort, .ctx = &r};
-            vms_decoder *d;
-            cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
-            cr_assert_eq(vms_decoder_set_threads(d, threads), VMS_OK);
+            vms_decoder *d = collecting_decoder(&r, threads);
             size_t pos = 0;
             int rc = VMS_OK;
             for (size_t k = 5; k <= 20 && rc >= 0; k += 5) {
