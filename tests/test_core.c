@@ -2204,26 +2204,16 @@ Test(gather, same_bytes_as_without, .timeout = 300)
     free(in);
 }
 
-typedef struct count_sink {
-    size_t len;
-    int fail_after; /* fail every call once len passed this (0: never) */
-} count_sink;
+/* The gather tests' sink is failing_sink (above) with SIZE_MAX bytes to
+ * take: what it took so far is SIZE_MAX - left. */
+#define SENT(left) (SIZE_MAX - (left))
 
-static int count_sink_fn(void *ctx, const void *b, size_t n)
-{
-    (void)b;
-    count_sink *s = ctx;
-    if (s->fail_after && s->len > (size_t)s->fail_after)
-        return -1;
-    s->len += n;
-    return 0;
-}
-
-static vms_encoder *gather_encoder(count_sink *cs, unsigned threads, size_t rec,
+static vms_encoder *gather_encoder(size_t *left, unsigned threads, size_t rec,
                                    const vms_allocator *mem)
 {
     vms_encoder *e;
-    cr_assert_eq(vms_encoder_new(&e, count_sink_fn, cs, mem), VMS_OK);
+    *left = SIZE_MAX;
+    cr_assert_eq(vms_encoder_new(&e, failing_sink, left, mem), VMS_OK);
     cr_assert_eq(vms_encoder_set_stream_id(e, tu_sid), VMS_OK);
     cr_assert_eq(vms_encoder_set_record_size(e, rec), VMS_OK);
     cr_assert_eq(vms_encoder_set_page_elision(e, 0), VMS_OK);
@@ -2243,32 +2233,32 @@ Test(gather, short_writes_wait_until_the_round_fills)
     const size_t span = VMS_R_HDR + rec;
     for (unsigned t = 1; t <= 2; t++) {
         const size_t most = t == 1 ? 5 : 8;
-        count_sink cs = {0};
+        size_t cs;
         vms_encoder *e = gather_encoder(&cs, t, rec, NULL);
         cr_assert_eq(vms_encoder_flush(e), VMS_OK); /* nothing written: no header yet */
-        cr_assert_eq(cs.len, 0);
+        cr_assert_eq(SENT(cs), 0);
         cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, most * rec), VMS_OK);
-        const size_t head = cs.len; /* the header only */
+        const size_t head = SENT(cs); /* the header only */
         cr_assert_gt(head, 0);
         cr_assert_eq(vms_encoder_offset(e), head, "%u threads: %zu records held", t, most);
         cr_assert_eq(vms_encoder_flush(e), VMS_OK);
-        cr_assert_eq(cs.len, head + most * span, "%u threads", t);
+        cr_assert_eq(SENT(cs), head + most * span, "%u threads", t);
         /* one more than that goes out at once */
         cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, (most + 1) * rec), VMS_OK);
-        cr_assert_eq(cs.len, head + (2 * most + 1) * span, "%u threads", t);
+        cr_assert_eq(SENT(cs), head + (2 * most + 1) * span, "%u threads", t);
         /* single records wait until the 8 x threads of a round are there */
-        size_t before = cs.len;
+        size_t before = SENT(cs);
         for (size_t i = 0; i + 1 < 8 * t; i++) {
             cr_assert_eq(vms_encoder_write(e, 0, i * rec, 0, in + i * rec, rec), VMS_OK);
-            cr_assert_eq(cs.len, before, "%u threads, record %zu went out early", t, i);
+            cr_assert_eq(SENT(cs), before, "%u threads, record %zu went out early", t, i);
         }
         cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, rec), VMS_OK);
-        cr_assert_eq(cs.len, before + 8 * t * span, "%u threads", t);
+        cr_assert_eq(SENT(cs), before + 8 * t * span, "%u threads", t);
         /* and finish sends what is held before the END record */
         cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, 2 * rec), VMS_OK);
-        cr_assert_eq(cs.len, before + 8 * t * span);
+        cr_assert_eq(SENT(cs), before + 8 * t * span);
         cr_assert_eq(vms_encoder_finish(e), VMS_OK);
-        cr_assert_gt(cs.len, before + (8 * t + 2) * span);
+        cr_assert_gt(SENT(cs), before + (8 * t + 2) * span);
         cr_assert_eq(vms_encoder_flush(e), VMS_E_STATE);
         vms_encoder_free(e);
     }
@@ -2305,19 +2295,19 @@ Test(gather, buffers_are_optional)
     uint8_t *in = tu_random(16 * rec, 4);
     refuse_big rb = {8 * rec, 0};
     vms_allocator a = {rb_alloc, rb_free, &rb};
-    count_sink cs = {0}, ref = {0};
+    size_t cs, ref;
     vms_encoder *e = gather_encoder(&cs, 1, rec, &a);
     vms_encoder *plain = gather_encoder(&ref, 1, rec, NULL);
     cr_assert_eq(vms_encoder_set_gather(plain, 0), VMS_OK);
     for (size_t i = 0; i < 16; i++) {
         cr_assert_eq(vms_encoder_write(e, 0, i * rec, 0, in + i * rec, rec), VMS_OK);
         cr_assert_eq(vms_encoder_write(plain, 0, i * rec, 0, in + i * rec, rec), VMS_OK);
-        cr_assert_eq(cs.len, ref.len, "record %zu was held without buffers", i);
+        cr_assert_eq(SENT(cs), SENT(ref), "record %zu was held without buffers", i);
     }
     cr_assert_eq(rb.refused, 1, "asked once, not again");
     cr_assert_eq(vms_encoder_finish(e), VMS_OK);
     cr_assert_eq(vms_encoder_finish(plain), VMS_OK);
-    cr_assert_eq(cs.len, ref.len);
+    cr_assert_eq(SENT(cs), SENT(ref));
     vms_encoder_free(e);
     vms_encoder_free(plain);
     free(in);
@@ -2328,9 +2318,10 @@ Test(gather, sink_error_on_a_later_call)
 {
     const size_t rec = 4096 * 4;
     uint8_t *in = tu_random(2 * rec, 6);
-    count_sink cs = {0, 1}; /* fails every call after the header */
+    size_t cs;
     vms_encoder *e = gather_encoder(&cs, 1, rec, NULL);
     cr_assert_eq(vms_encoder_write(e, 0, 0, 0, in, rec), VMS_OK, "held: nothing sent");
+    cs = 0; /* the header went out with that write; every later sink call fails */
     cr_assert_eq(vms_encoder_write(e, 0, rec, 0, in + rec, rec), VMS_OK);
     cr_assert_eq(vms_encoder_flush(e), VMS_E_IO);
     cr_assert_eq(vms_encoder_error(e)->code, VMS_E_IO);
@@ -2345,15 +2336,24 @@ Test(gather, settings)
 {
     cr_assert_eq(vms_encoder_set_gather(NULL, 1), VMS_E_INVALID_ARG);
     cr_assert_eq(vms_encoder_flush(NULL), VMS_E_INVALID_ARG);
-    count_sink cs = {0};
+    size_t cs, ref;
     vms_encoder *e = gather_encoder(&cs, 1, 4096, NULL);
+    vms_encoder *plain = gather_encoder(&ref, 1, 4096, NULL);
+    cr_assert_eq(vms_encoder_set_gather(plain, 0), VMS_OK);
     uint8_t b[100] = {0};
     cr_assert_eq(vms_encoder_write(e, 0, 0, 0, b, sizeof b), VMS_OK);
+    cr_assert_eq(vms_encoder_write(plain, 0, 0, 0, b, sizeof b), VMS_OK);
+    cr_assert_lt(SENT(cs), SENT(ref), "the record is held");
     cr_assert_eq(vms_encoder_set_gather(e, 0), VMS_E_STATE);
-    /* an argument error does not touch the held record */
+    /* argument errors do not touch the held record: it still goes out,
+     * and the stream is the one without gathering */
     cr_assert_eq(vms_encoder_write(e, 0, UINT64_MAX, 0, b, sizeof b), VMS_E_BAD_OFFSET);
+    cr_assert_eq(vms_encoder_write(e, 0, 0, 0, NULL, 1), VMS_E_INVALID_ARG);
     cr_assert_eq(vms_encoder_finish(e), VMS_OK);
+    cr_assert_eq(vms_encoder_finish(plain), VMS_OK);
+    cr_assert_eq(SENT(cs), SENT(ref));
     vms_encoder_free(e);
+    vms_encoder_free(plain);
 }
 
 /* With threads, park() shares the copies of a parked batch's bodies out

@@ -841,7 +841,7 @@ static int deliver(vms_decoder *d, const vms_record *r)
  * malloc/free per record costs half the speed of signed decoding.
  * Otherwise the spare nodes are freed first, so that they never count
  * against the budget a new node needs.  The node's cap is set. */
-static pend_meta *take_node(vms_decoder *d, size_t len)
+static pend_meta *take_node(vms_decoder *d, uint32_t len)
 {
     pend_meta *m = d->pend_free;
     if (m && m->cap >= len) {
@@ -849,11 +849,9 @@ static pend_meta *take_node(vms_decoder *d, size_t len)
         return m;
     }
     free_spares(d);
-    if (len > UINT32_MAX)
-        return NULL;
     m = vms_malloc(&d->bufmem, sizeof(pend_meta) + len);
     if (m)
-        m->cap = (uint32_t)len;
+        m->cap = len;
     return m;
 }
 
@@ -873,7 +871,7 @@ static int hold(vms_decoder *d, const vms_record *r, pend_meta *pre)
 {
     if (r->len > SIZE_MAX - sizeof(pend_meta))
         return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index, "record too large");
-    pend_meta *m = pre ? pre : take_node(d, r->len);
+    pend_meta *m = pre ? pre : take_node(d, (uint32_t)r->len); /* a raw_len */
     if (!m && !d->cmem.over_budget)
         return FAIL(d, VMS_E_NOMEM, r->stream_offset, r->index,
                     "out of memory holding record %llu until its signature",
