@@ -1380,11 +1380,14 @@ static void run_paired(void)
                           .record = MIB, .feed = FEED_PIECE, .elide = 1, .out = r1, .out_cap = R};
     lib_job e1 = {.cfg = base}, ed = {.cfg = base}, d1 = {.cfg = base}, e2 = {.cfg = base},
             d2 = {.cfg = base}, d1b = {.cfg = base}, d2b = {.cfg = base}, ed2 = {.cfg = base},
-            d1h = {.cfg = base}, d2h = {.cfg = base}, el1 = {.cfg = base}, el2 = {.cfg = base};
+            d1h = {.cfg = base}, d2h = {.cfg = base}, el1 = {.cfg = base}, el2 = {.cfg = base},
+            d1m = {.cfg = base}, d2m = {.cfg = base};
     ed.cfg.discard = ed2.cfg.discard = 1;
     el1.cfg.lend = el2.cfg.lend = 1;
     el2.cfg.threads = 2;
     e2.cfg.threads = d2.cfg.threads = d2b.cfg.threads = ed2.cfg.threads = d2h.cfg.threads = 2;
+    d2m.cfg.threads = 2;
+    d1m.cfg.feed = d2m.cfg.feed = MIB; /* QEMU reads data_fd 1 MiB at a time */
     d1b.cfg.feed = d2b.cfg.feed = 32 * MIB;
     d1h.cfg.feed = d2h.cfg.feed = 0; /* vms_decoder_feed_hint() */
     /* Device-like state: page-mapped records, their literal runs hashed and
@@ -1445,6 +1448,8 @@ static void run_paired(void)
     const int I_D2B = ITEM("decode checksum rnd 2T feed 32M", dec_job, &d2b, sub);
     const int I_D1H = ITEM("decode checksum rnd 1T feed hint", dec_job, &d1h, sub);
     const int I_D2H = ITEM("decode checksum rnd 2T feed hint", dec_job, &d2h, sub);
+    const int I_D1M = ITEM("decode checksum rnd 1T feed 1M", dec_job, &d1m, sub);
+    const int I_D2M = ITEM("decode checksum rnd 2T feed 1M", dec_job, &d2m, sub);
     const int I_EM1 = ITEM("encode checksum dev 1T", enc_job, &em1, sub);
     const int I_EM2 = ITEM("encode checksum dev 2T", enc_job, &em2, sub);
     const int I_EMD = ITEM("encode checksum dev 1T discard-sink", enc_job, &emd, sub);
@@ -1485,7 +1490,7 @@ static void run_paired(void)
             if (streams[k][m])
                 streams[k][m]->slen = ej->slen;
     }
-    d2b.slen = e1.slen;
+    d2b.slen = d1m.slen = d2m.slen = e1.slen;
     /* Output-buffer mode must give the bytes of the sink path. */
     {
         em1.slen = do_encode(&em1.cfg);
@@ -1553,6 +1558,7 @@ static void run_paired(void)
         {"threads: checksummed verify 2T / 1T (8 MiB feeds)", I_D2, I_D1, 1.8},
         {"threads: checksummed verify 2T / 1T (32 MiB feeds)", I_D2B, I_D1B, 1.8},
         {"threads: checksummed verify 2T / 1T (feeds of vms_decoder_feed_hint)", I_D2H, I_D1H, 1.8},
+        {"threads: checksummed verify 2T / 1T (1 MiB feeds, as QEMU reads)", I_D2M, I_D1M, 1.8},
         {"threads: raw kernel 2T / 1T (what this host gives now)", I_K2, I_K1, 1.8},
 #ifdef BENCH_HAVE_ZSTD
         {"zstd encode 1T >= 90% of raw zstd 1 compress", I_ZE1, I_ZC, 0.9},

@@ -2405,3 +2405,51 @@ Test(batch, parked_bodies_copied_on_every_thread)
     tu_stream_free(&good);
     free(in);
 }
+
+/* A body that spans feeds is put together in a wire slot; with threads, a
+ * piece of it of 256 KiB or more is copied by every thread in equal byte
+ * ranges (assemble()).  Feeds of sizes that are not multiples of anything
+ * in the stream start and end pieces at every kind of place inside bodies
+ * of 768 KiB + 40 bytes.  On 2 and 3 threads the records come out exactly,
+ * and a bad byte is reported as a whole-stream decode reports it. */
+Test(batch, spanning_bodies_copied_on_every_thread)
+{
+    const size_t rec = 768 * 1024 + 40, n = 12 * rec;
+    const size_t feeds[] = {300007, 1048576, 555555, 262144 + 3, 2000001};
+    uint8_t *in = tu_random(n, 23);
+    tu_stream good = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 0);
+    for (int bad = 0; bad <= 2; bad++) {
+        tu_stream s = tu_copy(&good);
+        if (bad) /* in the first piece of a body, then in a later one */
+            s.data[tu_record_offset(&s, 4) + VMS_R_HDR + (bad == 1 ? 7 : rec - 9)] ^= 0x40;
+        tu_result whole = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+        for (unsigned threads = 2; threads <= 3; threads++) {
+            tu_result r;
+            vms_decoder *d = collecting_decoder(&r, threads);
+            size_t pos = 0;
+            int rc = VMS_OK;
+            for (size_t k = 0; pos < s.len && rc == VMS_OK; k++) {
+                size_t take = feeds[k % 5] < s.len - pos ? feeds[k % 5] : s.len - pos;
+                rc = vms_decoder_feed(d, s.data + pos, take, NULL);
+                pos += take;
+            }
+            if (rc >= 0)
+                rc = vms_decoder_finish(d);
+            cr_assert_eq(rc, whole.rc, "%u threads, bad %d: %s", threads, bad,
+                         vms_decoder_error(d)->message);
+            cr_assert_eq(vms_decoder_error(d)->offset, whole.offset, "%u threads", threads);
+            if (!bad) {
+                cr_assert_eq(r.len, n);
+                cr_assert(memcmp(r.data, in, n) == 0, "%u threads", threads);
+            } else {
+                cr_assert_eq(whole.rc, VMS_E_RECORD_CHECKSUM);
+            }
+            vms_decoder_free(d);
+            tu_result_free(&r);
+        }
+        tu_result_free(&whole);
+        tu_stream_free(&s);
+    }
+    tu_stream_free(&good);
+    free(in);
+}

@@ -1520,11 +1520,11 @@ static int record_body_done(vms_decoder *d, const uint8_t *body, bool inplace)
 #define VMS_DEC_PARK_SPLIT (1u << 20)
 #endif
 
-/* park()'s copies: body k from lanes[k].msg to lanes[k].copy (msg_len
- * bytes; the lanes array is free between batches), task t taking bytes
- * [t * total / tasks, (t + 1) * total / tasks) of their concatenation. */
+/* Copies shared out over the threads: body k from l[k].msg to l[k].copy
+ * (msg_len bytes), task t taking bytes [t * total / tasks,
+ * (t + 1) * total / tasks) of their concatenation. */
 typedef struct park_job {
-    vms_decoder *d;
+    const vms_b2_lane *l;
     size_t n, total;
     size_t tasks;
 } park_job;
@@ -1532,7 +1532,7 @@ typedef struct park_job {
 static void park_copy(void *ctx, size_t t)
 {
     const park_job *j = ctx;
-    const vms_b2_lane *l = j->d->lanes;
+    const vms_b2_lane *l = j->l;
     size_t from = (size_t)((uint64_t)j->total * t / j->tasks);
     size_t to = (size_t)((uint64_t)j->total * (t + 1) / j->tasks);
     for (size_t k = 0, at = 0; k < j->n && at < to; at += l[k].msg_len, k++) {
@@ -1561,7 +1561,7 @@ static int park(vms_decoder *d)
     if (d->wire_used + inplace > d->nwire &&
         (!grow_wire(d) || d->wire_used + inplace > d->nwire))
         return flush(d);
-    park_job job = {.d = d};
+    park_job job = {.l = d->lanes}; /* the lanes array is free between batches */
     for (size_t i = 0; i < d->nbatch; i++) {
         dec_slot *sl = &d->batch[i];
         if (!sl->inplace)
@@ -1574,9 +1574,8 @@ static int park(vms_decoder *d)
     /* With threads, the copies are shared out in equal byte ranges: the
      * workers would otherwise wait while the caller's thread copies a batch
      * of bodies (1 MiB is about 0.1 ms, worth a wake-up). */
-    const size_t tasks = d->threads > 1 && job.total >= VMS_DEC_PARK_SPLIT ? d->threads : 1;
-    job.tasks = tasks;
-    vms_pool_run(d->pool, park_copy, &job, tasks);
+    job.tasks = d->threads > 1 && job.total >= VMS_DEC_PARK_SPLIT ? d->threads : 1;
+    vms_pool_run(d->pool, park_copy, &job, job.tasks);
     for (size_t i = 0, k = 0; i < d->nbatch; i++) {
         dec_slot *sl = &d->batch[i];
         if (!sl->inplace)
@@ -1585,6 +1584,28 @@ static int park(vms_decoder *d)
         sl->inplace = false;
     }
     return VMS_OK;
+}
+
+/* Build knob for measurement: a piece of a body that spans feeds is
+ * copied into its wire slot by every thread from this many bytes on. */
+#ifndef VMS_DEC_ASM_SPLIT
+#define VMS_DEC_ASM_SPLIT (256u * 1024)
+#endif
+
+/* Copies n bytes of the body being put together.  With threads, a large
+ * piece is shared out like park()'s copies: the workers would otherwise
+ * wait while the caller's thread copies, and with feeds of about a record
+ * that copy is a third of the work of a batch. */
+static void assemble(vms_decoder *d, const uint8_t *src, size_t n)
+{
+    uint8_t *dst = d->slots[d->asm_slot] + d->fill;
+    if (d->threads < 2 || n < VMS_DEC_ASM_SPLIT) {
+        memcpy(dst, src, n);
+        return;
+    }
+    const vms_b2_lane piece = {.msg = src, .msg_len = n, .copy = dst};
+    park_job job = {.l = &piece, .n = 1, .total = n, .tasks = d->threads};
+    vms_pool_run(d->pool, park_copy, &job, job.tasks);
 }
 
 int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consumed)
@@ -1658,7 +1679,7 @@ int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consum
                 d->assembling = true;
             }
             take = avail < want ? avail : want;
-            memcpy(d->slots[d->asm_slot] + d->fill, in + pos, take);
+            assemble(d, in + pos, take);
             d->fill += take;
             pos += take;
             d->off += take;
