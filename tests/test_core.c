@@ -2356,43 +2356,41 @@ Test(gather, settings)
     vms_encoder_free(plain);
 }
 
-/* With threads, park() shares the copies of a parked batch's bodies out
- * over every thread in equal byte ranges (1 MiB or more in all), so the
- * ranges end inside bodies.  Feeds of 5 whole records of 256 KiB + 24
- * bytes park each batch on 2 and 3 threads: nothing is delivered until the
- * next feed, the records come out exactly, and a bad record in a parked
- * batch is reported as a whole-stream decode reports it. */
-Test(batch, parked_bodies_copied_on_every_thread)
+/* A body byte to flip: record rec, offset off in its body. */
+typedef struct body_byte {
+    size_t rec, off;
+} body_byte;
+
+/* Feeds s to d in pieces of the test's choosing; returns the last feed's
+ * return code. */
+typedef int (*piece_feeder)(vms_decoder *d, const tu_stream *s, const tu_result *r,
+                            bool bad, unsigned threads);
+
+/* Encodes nrec random records of rec bytes, then decodes the stream, clean
+ * and with each byte of bad[] flipped in turn, on 2 and 3 threads, fed by
+ * feed.  Each decode must end as the whole-stream decode does: the same
+ * code and offset, and when clean every byte delivered. */
+static void pieces_end_as_whole(size_t rec, size_t nrec, unsigned seed, const body_byte *bad,
+                                size_t nbad, piece_feeder feed)
 {
-    const size_t rec = 256 * 1024 + 24, n = 20 * rec;
-    uint8_t *in = tu_random(n, 17);
+    const size_t n = nrec * rec;
+    uint8_t *in = tu_random(n, seed);
     tu_stream good = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 0);
-    for (int bad = 0; bad <= 1; bad++) {
+    for (size_t b = 0; b <= nbad; b++) {
         tu_stream s = tu_copy(&good);
-        if (bad)
-            s.data[tu_record_offset(&s, 3) + VMS_R_HDR + rec / 2] ^= 0x01;
+        if (b)
+            s.data[tu_record_offset(&s, bad[b - 1].rec) + VMS_R_HDR + bad[b - 1].off] ^= 0x40;
         tu_result whole = tu_decode(s.data, s.len, SIZE_MAX, NULL);
+        cr_assert_eq(whole.rc, b ? VMS_E_RECORD_CHECKSUM : VMS_END);
         for (unsigned threads = 2; threads <= 3; threads++) {
             tu_result r;
             vms_decoder *d = collecting_decoder(&r, threads);
-            size_t pos = 0;
-            int rc = VMS_OK;
-            for (size_t k = 5; k <= 20 && rc >= 0; k += 5) {
-                size_t end = k < 20 ? tu_record_offset(&s, k) : s.len;
-                rc = vms_decoder_feed(d, s.data + pos, end - pos, NULL);
-                if (k == 5 && !bad) {
-                    cr_assert_eq(rc, VMS_OK);
-                    cr_assert_eq(r.records, 0, "%u threads: the first batch was not parked",
-                                 threads);
-                }
-                pos = end;
-            }
+            int rc = feed(d, &s, &r, b > 0, threads);
             if (rc >= 0)
                 rc = vms_decoder_finish(d);
-            cr_assert_eq(rc, whole.rc, "%u threads, bad %d: %s", threads, bad,
-                         vms_decoder_error(d)->message);
+            cr_assert_eq(rc, whole.rc, "%u threads: %s", threads, vms_decoder_error(d)->message);
             cr_assert_eq(vms_decoder_error(d)->offset, whole.offset, "%u threads", threads);
-            if (!bad) {
+            if (!b) {
                 cr_assert_eq(r.len, n);
                 cr_assert(memcmp(r.data, in, n) == 0, "%u threads", threads);
             }
@@ -2406,50 +2404,62 @@ Test(batch, parked_bodies_copied_on_every_thread)
     free(in);
 }
 
+/* Feeds of 5 whole records (of 20); the first batch must be parked. */
+static int feed_five_records(vms_decoder *d, const tu_stream *s, const tu_result *r, bool bad,
+                             unsigned threads)
+{
+    size_t pos = 0;
+    int rc = VMS_OK;
+    for (size_t k = 5; k <= 20 && rc >= 0; k += 5) {
+        size_t end = k < 20 ? tu_record_offset(s, k) : s->len;
+        rc = vms_decoder_feed(d, s->data + pos, end - pos, NULL);
+        if (k == 5 && !bad) {
+            cr_assert_eq(rc, VMS_OK);
+            cr_assert_eq(r->records, 0, "%u threads: the first batch was not parked", threads);
+        }
+        pos = end;
+    }
+    return rc;
+}
+
+/* With threads, park() shares the copies of a parked batch's bodies out
+ * over every thread in equal byte ranges (1 MiB or more in all), so the
+ * ranges end inside bodies.  Feeds of 5 whole records of 256 KiB + 24
+ * bytes park each batch on 2 and 3 threads: nothing is delivered until the
+ * next feed, the records come out exactly, and a bad record in a parked
+ * batch is reported as a whole-stream decode reports it. */
+Test(batch, parked_bodies_copied_on_every_thread)
+{
+    const size_t rec = 256 * 1024 + 24;
+    const body_byte bad[] = {{3, rec / 2}};
+    pieces_end_as_whole(rec, 20, 17, bad, 1, feed_five_records);
+}
+
+/* Feeds of 5 sizes in turn, multiples of nothing in the stream. */
+static int feed_odd_sizes(vms_decoder *d, const tu_stream *s, const tu_result *r, bool bad,
+                          unsigned threads)
+{
+    (void)r, (void)bad, (void)threads;
+    const size_t feeds[] = {300007, 1048576, 555555, 262144 + 3, 2000001};
+    size_t pos = 0;
+    int rc = VMS_OK;
+    for (size_t k = 0; pos < s->len && rc == VMS_OK; k++) {
+        size_t take = feeds[k % 5] < s->len - pos ? feeds[k % 5] : s->len - pos;
+        rc = vms_decoder_feed(d, s->data + pos, take, NULL);
+        pos += take;
+    }
+    return rc;
+}
+
 /* A body that spans feeds is put together in a wire slot; with threads, a
  * piece of it of 256 KiB or more is copied by every thread in equal byte
- * ranges (assemble()).  Feeds of sizes that are not multiples of anything
- * in the stream start and end pieces at every kind of place inside bodies
- * of 768 KiB + 40 bytes.  On 2 and 3 threads the records come out exactly,
- * and a bad byte is reported as a whole-stream decode reports it. */
+ * ranges (assemble()).  Feeds of odd sizes start and end pieces at every
+ * kind of place inside bodies of 768 KiB + 40 bytes.  On 2 and 3 threads
+ * the records come out exactly, and a bad byte in a body's first or a
+ * later piece is reported as a whole-stream decode reports it. */
 Test(batch, spanning_bodies_copied_on_every_thread)
 {
-    const size_t rec = 768 * 1024 + 40, n = 12 * rec;
-    const size_t feeds[] = {300007, 1048576, 555555, 262144 + 3, 2000001};
-    uint8_t *in = tu_random(n, 23);
-    tu_stream good = tu_encode_opts(in, n, rec, VMS_CODEC_NONE, 0);
-    for (int bad = 0; bad <= 2; bad++) {
-        tu_stream s = tu_copy(&good);
-        if (bad) /* in the first piece of a body, then in a later one */
-            s.data[tu_record_offset(&s, 4) + VMS_R_HDR + (bad == 1 ? 7 : rec - 9)] ^= 0x40;
-        tu_result whole = tu_decode(s.data, s.len, SIZE_MAX, NULL);
-        for (unsigned threads = 2; threads <= 3; threads++) {
-            tu_result r;
-            vms_decoder *d = collecting_decoder(&r, threads);
-            size_t pos = 0;
-            int rc = VMS_OK;
-            for (size_t k = 0; pos < s.len && rc == VMS_OK; k++) {
-                size_t take = feeds[k % 5] < s.len - pos ? feeds[k % 5] : s.len - pos;
-                rc = vms_decoder_feed(d, s.data + pos, take, NULL);
-                pos += take;
-            }
-            if (rc >= 0)
-                rc = vms_decoder_finish(d);
-            cr_assert_eq(rc, whole.rc, "%u threads, bad %d: %s", threads, bad,
-                         vms_decoder_error(d)->message);
-            cr_assert_eq(vms_decoder_error(d)->offset, whole.offset, "%u threads", threads);
-            if (!bad) {
-                cr_assert_eq(r.len, n);
-                cr_assert(memcmp(r.data, in, n) == 0, "%u threads", threads);
-            } else {
-                cr_assert_eq(whole.rc, VMS_E_RECORD_CHECKSUM);
-            }
-            vms_decoder_free(d);
-            tu_result_free(&r);
-        }
-        tu_result_free(&whole);
-        tu_stream_free(&s);
-    }
-    tu_stream_free(&good);
-    free(in);
+    const size_t rec = 768 * 1024 + 40;
+    const body_byte bad[] = {{4, 7}, {4, rec - 9}};
+    pieces_end_as_whole(rec, 12, 23, bad, 2, feed_odd_sizes);
 }
