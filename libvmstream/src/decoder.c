@@ -841,6 +841,10 @@ static int deliver(vms_decoder *d, const vms_record *r)
  * malloc/free per record costs half the speed of signed decoding.
  * Otherwise the spare nodes are freed first, so that they never count
  * against the budget a new node needs.  The node's cap is set. */
+/* len is a record's raw_len: at most the header's max_record, which
+ * record_head_done() and the limits keep within VMS_MAX_RECORD_BYTES, so
+ * the allocation's size cannot wrap. */
+_Static_assert(VMS_MAX_RECORD_BYTES < SIZE_MAX / 2, "a hold node's size cannot wrap");
 static pend_meta *take_node(vms_decoder *d, uint32_t len)
 {
     pend_meta *m = d->pend_free;
@@ -869,8 +873,6 @@ static void put_node(vms_decoder *d, pend_meta *m)
  * there by the hash pass (flush()), or NULL. */
 static int hold(vms_decoder *d, const vms_record *r, pend_meta *pre)
 {
-    if (r->len > SIZE_MAX - sizeof(pend_meta))
-        return FAIL(d, VMS_E_LIMIT_BUFFERED, r->stream_offset, r->index, "record too large");
     pend_meta *m = pre ? pre : take_node(d, (uint32_t)r->len); /* a raw_len */
     if (!m && !d->cmem.over_budget)
         return FAIL(d, VMS_E_NOMEM, r->stream_offset, r->index,
