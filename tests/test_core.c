@@ -2455,8 +2455,8 @@ static int feed_odd_sizes(vms_decoder *d, const tu_stream *s, const tu_result *r
  * piece of it of 256 KiB or more is copied by every thread in equal byte
  * ranges (assemble()).  Feeds of odd sizes start and end pieces at every
  * kind of place inside bodies of 768 KiB + 40 bytes.  On 2 and 3 threads
- * the records come out exactly, and a bad byte in a body's first or a
- * later piece is reported as a whole-stream decode reports it. */
+ * the records come out exactly, and a bad byte near a body's start or
+ * near its end is reported as a whole-stream decode reports it. */
 Test(batch, spanning_bodies_copied_on_every_thread)
 {
     const size_t rec = 768 * 1024 + 40;

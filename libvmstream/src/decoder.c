@@ -1545,6 +1545,16 @@ static void park_copy(void *ctx, size_t t)
     }
 }
 
+/* Makes the n copies of l (total bytes), on every thread when there are
+ * threads and at least min bytes: the workers would otherwise wait while
+ * the caller's thread copies. */
+static void share_copies(vms_decoder *d, const vms_b2_lane *l, size_t n, size_t total,
+                         size_t min)
+{
+    park_job job = {l, n, total, d->threads > 1 && total >= min ? d->threads : 1};
+    vms_pool_run(d->pool, park_copy, &job, job.tasks);
+}
+
 /* The feed is about to return with records batched.  A short batch waits
  * for the next feed, to be hashed in full SIMD lanes: the bodies still in
  * the caller's buffer are copied to free wire slots, when that costs less
@@ -1563,21 +1573,17 @@ static int park(vms_decoder *d)
     if (d->wire_used + inplace > d->nwire &&
         (!grow_wire(d) || d->wire_used + inplace > d->nwire))
         return flush(d);
-    park_job job = {.l = d->lanes}; /* the lanes array is free between batches */
+    size_t n = 0, total = 0; /* the lanes array is free between batches */
     for (size_t i = 0; i < d->nbatch; i++) {
         dec_slot *sl = &d->batch[i];
         if (!sl->inplace)
             continue;
-        d->lanes[job.n] = (vms_b2_lane){.msg = sl->body, .msg_len = sl->c.body_len,
-                                        .copy = d->slots[d->wire_used++]};
-        job.total += sl->c.body_len;
-        job.n++;
+        d->lanes[n++] = (vms_b2_lane){.msg = sl->body, .msg_len = sl->c.body_len,
+                                      .copy = d->slots[d->wire_used++]};
+        total += sl->c.body_len;
     }
-    /* With threads, the copies are shared out in equal byte ranges: the
-     * workers would otherwise wait while the caller's thread copies a batch
-     * of bodies (1 MiB is about 0.1 ms, worth a wake-up). */
-    job.tasks = d->threads > 1 && job.total >= VMS_DEC_PARK_SPLIT ? d->threads : 1;
-    vms_pool_run(d->pool, park_copy, &job, job.tasks);
+    /* 1 MiB is about 0.1 ms of copying, worth a wake-up. */
+    share_copies(d, d->lanes, n, total, VMS_DEC_PARK_SPLIT);
     for (size_t i = 0, k = 0; i < d->nbatch; i++) {
         dec_slot *sl = &d->batch[i];
         if (!sl->inplace)
@@ -1594,20 +1600,14 @@ static int park(vms_decoder *d)
 #define VMS_DEC_ASM_SPLIT (256u * 1024)
 #endif
 
-/* Copies n bytes of the body being put together.  With threads, a large
- * piece is shared out like park()'s copies: the workers would otherwise
- * wait while the caller's thread copies, and with feeds of about a record
- * that copy is a third of the work of a batch. */
+/* Copies n bytes of the body being put together; a large piece on every
+ * thread (with feeds of about a record, that copy is a third of the work
+ * of a batch). */
 static void assemble(vms_decoder *d, const uint8_t *src, size_t n)
 {
-    uint8_t *dst = d->slots[d->asm_slot] + d->fill;
-    if (d->threads < 2 || n < VMS_DEC_ASM_SPLIT) {
-        memcpy(dst, src, n);
-        return;
-    }
-    const vms_b2_lane piece = {.msg = src, .msg_len = n, .copy = dst};
-    park_job job = {.l = &piece, .n = 1, .total = n, .tasks = d->threads};
-    vms_pool_run(d->pool, park_copy, &job, job.tasks);
+    const vms_b2_lane piece = {.msg = src, .msg_len = n,
+                               .copy = d->slots[d->asm_slot] + d->fill};
+    share_copies(d, &piece, 1, n, VMS_DEC_ASM_SPLIT);
 }
 
 int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consumed)
