@@ -51,8 +51,13 @@ def main():
         for r in rows:
             med, rng = fmt_gbs(r)
             name = r["name"]
+            notes = []
             if r.get("stream_per_raw"):
-                name += f" (stream {r['stream_per_raw']:.3f}× raw)"
+                notes.append(f"stream {r['stream_per_raw']:.3f}× raw")
+            if r.get("copied_per_raw") is not None:
+                notes.append(f"copied {r['copied_per_raw']:.2f}× raw")
+            if notes:
+                name += " (" + ", ".join(notes) + ")"
             print(f"| {name} | {med} | {rng} | {r['cpu_per_wall']:.2f} | "
                   f"{ratio(r, 'ratio', 'limit')} | {ratio(r, 'ratio2', 'limit2')} |")
     if doc.get("memory"):

@@ -231,6 +231,8 @@ typedef struct row {
     double ratio2;
     double csize;    /* stream (or compressed) bytes / raw bytes, 0 = n/a */
     uint64_t peak;   /* decoder peak buffer bytes, 0 = n/a */
+    double copied;   /* state or body bytes the library copied / raw bytes
+                      * (vms_encoder_get_stats, vms_decoder_get_stats); < 0 = n/a */
 } row;
 
 static row *g_rows;
@@ -246,6 +248,7 @@ static row *new_row(void)
     }
     row *r = &g_rows[g_nrows++];
     memset(r, 0, sizeof *r);
+    r->copied = -1;
     return r;
 }
 
@@ -888,22 +891,38 @@ static void encode_into(const lib_cfg *c, vms_encoder *e)
     check_enc(e, vms_encoder_finish(e), "vms_encoder_finish");
 }
 
-/* Encodes into g_out (or a discarding sink); returns the stream length. */
-static size_t do_encode(const lib_cfg *c)
+/* Bytes of state an encoder copied (vms_encoder_get_stats). */
+static uint64_t enc_copied(const vms_encoder *e)
+{
+    const vms_encoder_stats *st = vms_encoder_get_stats(e);
+    return st->lent_bytes + st->gathered_bytes + st->packed_bytes;
+}
+
+/* Encodes into g_out (or a discarding sink); returns the stream length.
+ * copied (may be NULL): the state bytes the encoder copied. */
+static size_t do_encode_counted(const lib_cfg *c, uint64_t *copied)
 {
     mem_sink s = {.buf = c->out ? c->out : g_out, .cap = c->out ? c->out_cap : g_out_cap};
     vms_encoder *e = make_encoder(c, c->discard ? sink_discard : sink_mem, &s);
     if (c->lend)
         check_enc(e, vms_encoder_set_output_buffer(e, lend_mem, &s), "set_output_buffer");
     encode_into(c, e);
+    if (copied)
+        *copied = enc_copied(e);
     vms_encoder_free(e);
     return s.len;
+}
+
+static size_t do_encode(const lib_cfg *c)
+{
+    return do_encode_counted(c, NULL);
 }
 
 typedef struct dec_stats {
     const lib_cfg *cfg;
     uint64_t records, bytes;
     uint64_t peak;
+    uint64_t copied; /* body and state bytes the decoder copied (vms_decoder_get_stats) */
     int mismatch;
 } dec_stats;
 
@@ -978,6 +997,8 @@ static void finish_decode(vms_decoder *d, int last_rc, dec_stats *st, const lib_
     if (st->mismatch)
         die("decode delivered bytes that differ from the encoded state");
     st->peak = vms_decoder_peak_memory(d);
+    const vms_decoder_stats *ds = vms_decoder_get_stats(d);
+    st->copied = ds->assembled_bytes + ds->parked_bytes + ds->held_bytes + ds->expanded_bytes;
     vms_decoder_free(d);
 }
 
@@ -1001,13 +1022,14 @@ static void do_decode(const lib_cfg *c, const uint8_t *stream, size_t slen, dec_
 typedef struct lib_job {
     lib_cfg cfg;
     size_t slen;
+    uint64_t enc_copied;
     dec_stats st;
 } lib_job;
 
 static void enc_job(void *v)
 {
     lib_job *j = v;
-    j->slen = do_encode(&j->cfg);
+    j->slen = do_encode_counted(&j->cfg, &j->enc_copied);
 }
 
 static void dec_job(void *v)
@@ -1047,6 +1069,7 @@ static void lib_pair(const char *group, lib_cfg c, const char *extra, row **er, 
     row *r = lib_row(group, "encode", &c, extra);
     timeit(r, g_reps, bytes, enc_job, &j);
     r->csize = (double)j.slen / bytes;
+    r->copied = (double)j.enc_copied / bytes;
     if (er)
         *er = r;
     if (c.discard || !dr) { /* nothing stored to decode, or not asked for */
@@ -1061,6 +1084,7 @@ static void lib_pair(const char *group, lib_cfg c, const char *extra, row **er, 
     timeit(d, g_reps, bytes, dec_job, &j);
     d->csize = r->csize;
     d->peak = j.st.peak;
+    d->copied = (double)j.st.copied / bytes;
     if (dr)
         *dr = d;
 }
@@ -1939,8 +1963,13 @@ static void write_json(const char *path, double load0[3], double load1[3], doubl
         json_str(f, r->limit);
         fprintf(f, ", \"ratio\": %.4f, \"limit2\": ", r->ratio);
         json_str(f, r->limit2);
-        fprintf(f, ", \"ratio2\": %.4f, \"stream_per_raw\": %.5f, \"decoder_peak\": %" PRIu64 "}%s\n",
-                r->ratio2, r->csize, r->peak, i + 1 < g_nrows ? "," : "");
+        fprintf(f, ", \"ratio2\": %.4f, \"stream_per_raw\": %.5f, \"decoder_peak\": %" PRIu64,
+                r->ratio2, r->csize, r->peak);
+        if (r->copied >= 0)
+            fprintf(f, ", \"copied_per_raw\": %.4f", r->copied);
+        else
+            fprintf(f, ", \"copied_per_raw\": null");
+        fprintf(f, "}%s\n", i + 1 < g_nrows ? "," : "");
     }
     fprintf(f, "  ],\n  \"sections\": [\n");
     for (size_t i = 0; i < g_nsect; i++) {

@@ -730,6 +730,23 @@ void vf_decode(const uint8_t *data, size_t len, const vf_decode_cfg *cfg,
                 rc < 0 ? ": " : "", rc < 0 ? vms_decoder_error(d)->message : "");
     const vms_header_info *vh = vms_decoder_header(d);
     const size_t hdr_max_record = vh ? vh->max_record : 0;
+    /* vms_decoder_get_stats(): a body is copied at most once, so the
+     * copies never exceed the bytes fed; state is held only in signed
+     * streams. */
+    const vms_decoder_stats *st = vms_decoder_get_stats(d);
+    VF_CHECK(st->bodies_in_place <= st->bodies && st->spread_batches <= st->batches &&
+                 st->batches <= st->hash_calls && st->hash_calls <= st->bodies,
+             "stats: %llu bodies (%llu in place), %llu batches (%llu spread), %llu hash calls",
+             (unsigned long long)st->bodies, (unsigned long long)st->bodies_in_place,
+             (unsigned long long)st->batches, (unsigned long long)st->spread_batches,
+             (unsigned long long)st->hash_calls);
+    VF_CHECK(st->assembled_bytes + st->parked_bytes <= vms_decoder_offset(d),
+             "stats: %llu + %llu body bytes copied from %llu fed",
+             (unsigned long long)st->assembled_bytes, (unsigned long long)st->parked_bytes,
+             (unsigned long long)vms_decoder_offset(d));
+    VF_CHECK(st->held_bytes == 0 || (vh && vh->auth_mode == VMS_AUTH_ED25519),
+             "stats: %llu bytes held in a stream that is not signed",
+             (unsigned long long)st->held_bytes);
     vms_decoder_free(d);
     VF_CHECK(s.commits + s.aborts == 1, "after free: %d commits, %d aborts", s.commits,
              s.aborts);

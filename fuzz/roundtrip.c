@@ -212,6 +212,22 @@ static size_t encode(const uint8_t *opt, const wr *w, size_t nw, size_t total,
     VF_CHECK(vms_encoder_offset(e) == mb->len, "encoder offset %llu, %zu bytes written",
              (unsigned long long)vms_encoder_offset(e), mb->len);
     VF_CHECK(vms_encoder_finish(e) == VMS_E_STATE, "second finish");
+    /* vms_encoder_get_stats(): every written byte went out in a record,
+     * and the encoder copied state only where its settings allow it */
+    const vms_encoder_stats *st = vms_encoder_get_stats(e);
+    VF_CHECK(st->state_bytes == total, "stats: %llu state bytes of %zu written",
+             (unsigned long long)st->state_bytes, total);
+    VF_CHECK(st->payload_bytes <= st->state_bytes && st->sets <= st->hash_calls &&
+                 st->hash_calls <= st->records && st->spread_sets <= st->sets,
+             "stats: %llu payload bytes, %llu records, %llu sets, %llu hash calls",
+             (unsigned long long)st->payload_bytes, (unsigned long long)st->records,
+             (unsigned long long)st->sets, (unsigned long long)st->hash_calls);
+    VF_CHECK(st->lent_bytes <= (lent ? st->payload_bytes : 0) &&
+                 st->gathered_bytes <= (gather ? st->state_bytes : 0) &&
+                 st->packed_bytes <= (codec != VMS_CODEC_NONE ? st->state_bytes : 0),
+             "stats: %llu lent, %llu gathered, %llu packed bytes",
+             (unsigned long long)st->lent_bytes, (unsigned long long)st->gathered_bytes,
+             (unsigned long long)st->packed_bytes);
     vms_encoder_free(e);
     return rs;
 }

@@ -1988,6 +1988,7 @@ Test(batch, short_batch_of_large_records_spread_over_threads)
         tu_result one = tu_decode_all(s.data, s.len, 7 * wire, l, NULL, VMS_AUTH_NONE, false,
                                       NULL, 1, false);
         cr_assert_eq(one.rc, bad < 0 ? VMS_END : VMS_E_RECORD_CHECKSUM, "%s", one.msg);
+        cr_assert_eq(one.stats.spread_batches, 0, "one thread spreads nothing");
         for (unsigned threads = 2; threads <= 3; threads++) {
             tu_result r = tu_decode_all(s.data, s.len, 7 * wire, l, NULL, VMS_AUTH_NONE,
                                         false, NULL, threads, false);
@@ -1996,8 +1997,12 @@ Test(batch, short_batch_of_large_records_spread_over_threads)
             cr_assert_eq(r.offset, one.offset);
             cr_assert_eq(r.err_record, one.err_record);
             cr_assert_str_eq(r.msg, one.msg);
-            if (bad < 0)
+            if (bad < 0) {
                 cr_assert_arr_eq(r.data, in, n);
+                /* some short batch went out in several hash calls */
+                cr_assert_gt(r.stats.spread_batches, 0, "%u threads", threads);
+                cr_assert_gt(r.stats.hash_calls, r.stats.batches, "%u threads", threads);
+            }
             tu_result_free(&r);
         }
         tu_result_free(&one);
@@ -2382,6 +2387,9 @@ static void pieces_end_as_whole(size_t rec, size_t nrec, unsigned seed, const bo
             s.data[tu_record_offset(&s, bad[b - 1].rec) + VMS_R_HDR + bad[b - 1].off] ^= 0x40;
         tu_result whole = tu_decode(s.data, s.len, SIZE_MAX, NULL);
         cr_assert_eq(whole.rc, b ? VMS_E_RECORD_CHECKSUM : VMS_END);
+        /* one feed: every body hashed where it lies, none copied */
+        cr_assert_eq(whole.stats.assembled_bytes + whole.stats.parked_bytes, 0);
+        cr_assert_eq(whole.stats.bodies_in_place, whole.stats.bodies);
         for (unsigned threads = 2; threads <= 3; threads++) {
             tu_result r;
             vms_decoder *d = collecting_decoder(&r, threads);
@@ -2393,6 +2401,14 @@ static void pieces_end_as_whole(size_t rec, size_t nrec, unsigned seed, const bo
             if (!b) {
                 cr_assert_eq(r.len, n);
                 cr_assert(memcmp(r.data, in, n) == 0, "%u threads", threads);
+                /* the copies were shared out, and no body was copied twice
+                 * (rec is a multiple of 8: a body is rec bytes) */
+                const vms_decoder_stats *st = vms_decoder_get_stats(d);
+                cr_assert_gt(st->shared_copies, 0, "%u threads: no copy was shared", threads);
+                cr_assert_eq(st->bodies, nrec);
+                cr_assert_leq(st->assembled_bytes + st->parked_bytes,
+                              (st->bodies - st->bodies_in_place) * rec, "%u threads", threads);
+                cr_assert_gt(st->assembled_bytes + st->parked_bytes, 0);
             }
             vms_decoder_free(d);
             tu_result_free(&r);

@@ -277,6 +277,7 @@ typedef struct tu_result {
     size_t nlog;
     bool nocopy;
     size_t run_records; /* records delivered in runs (vms_decoder_set_page_runs) */
+    vms_decoder_stats stats; /* the decoder's, at its end (tu_decode_all) */
 } tu_result;
 
 static TU_UNUSED void tu_result_free(tu_result *r)
@@ -400,6 +401,7 @@ static TU_UNUSED tu_result tu_decode_all(const uint8_t *data, size_t len, size_t
     snprintf(r.msg, sizeof r.msg, "%s", e->message);
     if (peak)
         *peak = vms_decoder_peak_memory(d);
+    r.stats = *vms_decoder_get_stats(d);
     vms_decoder_free(d);
     return r;
 }

@@ -55,7 +55,9 @@ const char cli_help_verify[] =
     "\n"
     "Options:\n"
     "      --json              print a JSON result object on stdout:\n"
-    "                          {input, result, header, descriptor, end, error}\n"
+    "                          {input, result, header, descriptor, end, error,\n"
+    "                          work}; work: the decoder's batches, hash calls\n"
+    "                          and copies (vms_decoder_get_stats)\n"
     CLI_DECODER_HELP
     "  -q, --quiet             no progress line\n"
     "  -h, --help              show this help\n"
@@ -369,6 +371,7 @@ int cmd_verify(int argc, char **argv)
         } else {
             json_null(&j, "error");
         }
+        report_work_json(&j, "work", vms_decoder_get_stats(dec));
         json_object_end(&j);
         json_finish(&j);
         if (ferror(stdout) && status == EXIT_OK) {

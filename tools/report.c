@@ -167,6 +167,22 @@ void report_summary_json(json_writer *j, const char *key, const vms_stream_summa
     json_object_end(j);
 }
 
+void report_work_json(json_writer *j, const char *key, const vms_decoder_stats *st)
+{
+    json_object_begin(j, key);
+    json_u64(j, "batches", st->batches);
+    json_u64(j, "hash_calls", st->hash_calls);
+    json_u64(j, "spread_batches", st->spread_batches);
+    json_u64(j, "bodies", st->bodies);
+    json_u64(j, "bodies_in_place", st->bodies_in_place);
+    json_u64(j, "assembled_bytes", st->assembled_bytes);
+    json_u64(j, "parked_bytes", st->parked_bytes);
+    json_u64(j, "shared_copies", st->shared_copies);
+    json_u64(j, "held_bytes", st->held_bytes);
+    json_u64(j, "expanded_bytes", st->expanded_bytes);
+    json_object_end(j);
+}
+
 void report_error_json(json_writer *j, const char *key, const vms_error_info *e)
 {
     json_object_begin(j, key);

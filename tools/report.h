@@ -13,6 +13,11 @@ void report_header_json(json_writer *j, const char *key, const vms_header_info *
                         bool verified);
 void report_summary_text(FILE *out, const vms_stream_summary *s);
 void report_summary_json(json_writer *j, const char *key, const vms_stream_summary *s);
+/* A decoder's work: {"batches": N, "hash_calls": N, "spread_batches": N,
+ *  "bodies": N, "bodies_in_place": N, "assembled_bytes": N, "parked_bytes": N,
+ *  "shared_copies": N, "held_bytes": N, "expanded_bytes": N}
+ *  (vms_decoder_get_stats) */
+void report_work_json(json_writer *j, const char *key, const vms_decoder_stats *st);
 /* {"code": "VMS_E_...", "status": N, "category": ..., "offset": N,
  *  "record": N|null, "message": ...} */
 void report_error_json(json_writer *j, const char *key, const vms_error_info *e);

@@ -507,6 +507,34 @@ VMS_API const vms_header_info *vms_decoder_header(const vms_decoder *dec);
  * is freed.  Read-only. */
 VMS_API const vms_stream_summary *vms_decoder_summary(const vms_decoder *dec);
 
+/** What a decoder has done with the bytes so far: its batches, and every
+ * copy it made of a record body or of state.  For tuning feed sizes and
+ * threads (a body the decoder copies costs a pass over memory), and for
+ * checking that a body is copied at most once.  Counts only grow; a
+ * figure may miss the records still waiting in the batch.  Members may be
+ * added at the end in later versions (the struct is the decoder's: read
+ * it through the pointer, do not copy it into an older struct's size). */
+typedef struct vms_decoder_stats {
+    uint64_t batches;          /* batches of records hashed (SIMD rounds) */
+    uint64_t hash_calls;       /* multi-lane hash calls: groups of up to 8 records */
+    uint64_t spread_batches;   /* short batches of large records spread over the
+                                * threads in groups of up to 4 */
+    uint64_t bodies;           /* record bodies hashed, control records excluded */
+    uint64_t bodies_in_place;  /* of them, hashed in the caller's buffer, not copied */
+    uint64_t assembled_bytes;  /* body bytes copied: the body spanned feeds */
+    uint64_t parked_bytes;     /* body bytes copied: a short batch waited for the
+                                * next feed (vms_decoder_feed_hint()) */
+    uint64_t shared_copies;    /* copies of those two kinds shared out over the
+                                * threads, each thread copying a byte range */
+    uint64_t held_bytes;       /* state bytes copied to wait for a signature */
+    uint64_t expanded_bytes;   /* state bytes written by expanding page maps
+                                * (none with vms_decoder_set_page_runs()) */
+} vms_decoder_stats;
+/** The decoder's counts (above).  Never NULL; owned by the decoder, valid
+ * until it is freed (NULL: all zero).  Read-only: not while another
+ * thread feeds the same decoder. */
+VMS_API const vms_decoder_stats *vms_decoder_get_stats(const vms_decoder *dec);
+
 /** Policy: refuse streams whose auth mode is weaker than mode (VMS_AUTH_NONE
  * = accept everything; VMS_AUTH_MAC = MAC or signature; VMS_AUTH_ED25519 =
  * signature only).  Must be called before the first feed.
@@ -758,6 +786,34 @@ VMS_API vms_status vms_encoder_finish(vms_encoder *enc);
 VMS_API const vms_error_info *vms_encoder_error(const vms_encoder *enc);
 /** Bytes emitted so far.  Cannot fail.  Read-only. */
 VMS_API uint64_t vms_encoder_offset(const vms_encoder *enc);
+
+/** What an encoder has done so far: its records, its hash rounds, and
+ * every copy it made of the caller's state.  Without a codec, gathering
+ * or an output-buffer provider, the encoder copies no state at all
+ * (lent, gathered and packed bytes stay 0): payloads are hashed and
+ * handed to the sink from the caller's buffer.  Counts only grow, and
+ * cover the records that reached the sink (or were committed to a lent
+ * region).  Members may be added at the end in later versions (read it
+ * through the pointer). */
+typedef struct vms_encoder_stats {
+    uint64_t records;          /* STATE records emitted */
+    uint64_t state_bytes;      /* their state bytes (before page maps, compression) */
+    uint64_t payload_bytes;    /* their payload bytes on the wire */
+    uint64_t elided_pages;     /* uniform pages sent as one fill byte in a page map */
+    uint64_t sets;             /* sets of records hashed (SIMD rounds) */
+    uint64_t hash_calls;       /* multi-lane hash calls: groups of up to 8 records */
+    uint64_t spread_sets;      /* short sets of large records spread over the
+                                * threads in groups of up to 4 */
+    uint64_t lent_bytes;       /* payload bytes copied into lent output buffers by
+                                * the hash pass (vms_encoder_set_output_buffer()) */
+    uint64_t gathered_bytes;   /* state bytes copied to wait for the next write
+                                * (vms_encoder_set_gather()) */
+    uint64_t packed_bytes;     /* literal page bytes put together for the
+                                * compressor (page maps with a codec) */
+} vms_encoder_stats;
+/** The encoder's counts (above).  Never NULL; owned by the encoder, valid
+ * until it is freed (NULL: all zero).  Read-only. */
+VMS_API const vms_encoder_stats *vms_encoder_get_stats(const vms_encoder *enc);
 
 #define VMS_MAX_RECORD_BYTES (64u * 1024u * 1024u) /* largest record payload the format allows */
 #define VMS_MAX_BLOB_BYTES (64u * 1024u) /* largest device-version blob the format allows */

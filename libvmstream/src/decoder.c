@@ -155,6 +155,8 @@ struct vms_decoder {
     struct pend_meta *pend_head, *pend_tail;
     struct pend_meta *pend_free; /* released nodes kept for reuse */
     uint64_t held;
+
+    vms_decoder_stats st; /* vms_decoder_get_stats(); the caller's thread only */
 };
 
 /* A held record: this header, then its data. */
@@ -888,6 +890,10 @@ static int hold(vms_decoder *d, const vms_record *r, pend_meta *pre)
                      r->phase, (uint32_t)r->len, r->wire_len, m->cap,          r->flags};
     if (!pre)
         memcpy(m + 1, r->data, r->len);
+    /* A copy made here, or by the hash pass (a raw record's node taken
+     * before it); a packed record unpacked into its node was not copied. */
+    if (!pre || !(r->flags & (VMS_RF_PAGEMAP | VMS_RF_COMPRESSED)))
+        d->st.held_bytes += r->len;
     if (d->pend_tail)
         d->pend_tail->next = m;
     else
@@ -1333,6 +1339,8 @@ static int deliver_verified(vms_decoder *d, size_t ok)
                 if (t->rc)
                     return task_fail(d, t);
                 data = unpack_dst(t, sl);
+                if ((sl->c.flags & VMS_RF_PAGEMAP) && !in_runs(d, sl))
+                    d->st.expanded_bytes += sl->c.raw_len;
             }
             pend_meta *pre = sl->node;
             d->batch[i].node = NULL; /* held now, or freed with the rest */
@@ -1436,6 +1444,12 @@ static int flush(vms_decoder *d)
                            : VMS_LANES;
     hash_job job = {d, n, per};
     vms_pool_run(d->pool, hash_group, &job, (n + per - 1) / per);
+    d->st.batches++;
+    d->st.hash_calls += (n + per - 1) / per;
+    d->st.spread_batches += per < VMS_LANES;
+    d->st.bodies += n;
+    for (size_t i = 0; i < n; i++)
+        d->st.bodies_in_place += d->batch[i].inplace;
     /* The verified prefix of the batch, chained in order; then its state
      * is unpacked and delivered; then the first bad record, if any, fails. */
     size_t ok = 0;
@@ -1553,6 +1567,7 @@ static void share_copies(vms_decoder *d, const vms_b2_lane *l, size_t n, size_t 
 {
     park_job job = {l, n, total, d->threads > 1 && total >= min ? d->threads : 1};
     vms_pool_run(d->pool, park_copy, &job, job.tasks);
+    d->st.shared_copies += job.tasks > 1;
 }
 
 /* The feed is about to return with records batched.  A short batch waits
@@ -1584,6 +1599,7 @@ static int park(vms_decoder *d)
     }
     /* 1 MiB is about 0.1 ms of copying, worth a wake-up. */
     share_copies(d, d->lanes, n, total, VMS_DEC_PARK_SPLIT);
+    d->st.parked_bytes += total;
     for (size_t i = 0, k = 0; i < d->nbatch; i++) {
         dec_slot *sl = &d->batch[i];
         if (!sl->inplace)
@@ -1608,6 +1624,7 @@ static void assemble(vms_decoder *d, const uint8_t *src, size_t n)
     const vms_b2_lane piece = {.msg = src, .msg_len = n,
                                .copy = d->slots[d->asm_slot] + d->fill};
     share_copies(d, &piece, 1, n, VMS_DEC_ASM_SPLIT);
+    d->st.assembled_bytes += n;
 }
 
 int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consumed)
@@ -1709,6 +1726,12 @@ int vms_decoder_feed(vms_decoder *d, const void *buf, size_t len, size_t *consum
     if (rc == VMS_OK && d->state == DS_DONE)
         rc = VMS_END;
     return rc;
+}
+
+const vms_decoder_stats *vms_decoder_get_stats(const vms_decoder *d)
+{
+    static const vms_decoder_stats none;
+    return d ? &d->st : &none;
 }
 
 int vms_decoder_flush(vms_decoder *d)

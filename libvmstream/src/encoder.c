@@ -61,6 +61,8 @@ typedef struct enc_slot {
     const uint8_t *payload;
     size_t wire;
     uint8_t *dst; /* in a lent region: where this record's header goes */
+    size_t elided; /* uniform pages the page map sends as a fill byte */
+    size_t packed; /* literal bytes gathered for the compressor */
     int rc;
     uint8_t rh[VMS_R_HDR];
     uint8_t prefix[VMS_PREFIX_BYTES];
@@ -129,6 +131,8 @@ struct vms_encoder {
     uint64_t off, seq, raw_total;
     uint32_t last_phase;
     uint8_t chain[VMS_DIGEST_BYTES];
+
+    vms_encoder_stats st; /* vms_encoder_get_stats(); the caller's thread only */
 };
 
 #define DEFAULT_RECORD_SIZE (1u << 20)
@@ -583,6 +587,7 @@ static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
     s->payload = s->src;
     s->wire = s->n;
     s->nsegs = 0;
+    s->elided = s->packed = 0;
     s->rc = 0;
     const size_t n = s->n, head = e->map_max + e->fill_max;
     size_t clen;
@@ -632,6 +637,7 @@ static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
             s->segs[0] = (vms_b2_seg){start, mb + fb};
             s->nsegs = nseg;
             s->map = start;
+            s->elided = count;
             s->flags = VMS_RF_PAGEMAP;
             s->payload = start;
             s->wire = mb + fb + nlit;
@@ -650,6 +656,8 @@ static void prepare(vms_encoder *e, enc_slot *s, vms_codec_ctx *cc)
             memmove(start + mb, fills, count);
             memset(start + mb + count, 0, fb - count);
             memcpy(start, bits, mb);
+            s->elided = count;
+            s->packed = nlit;
             s->flags = VMS_RF_PAGEMAP;
             s->payload = start;
             s->wire = mb + fb + nlit;
@@ -750,6 +758,18 @@ static void hash_task(void *ctx, size_t g)
                 j->e->keylen, VMS_B2_PATH_AVX512);
 }
 
+/* Counts a record that reached the sink (or a lent region: lent). */
+static void count_record(vms_encoder *e, const enc_slot *s, bool lent)
+{
+    e->st.records++;
+    e->st.state_bytes += s->n;
+    e->st.payload_bytes += s->wire;
+    e->st.elided_pages += s->elided;
+    e->st.packed_bytes += s->packed;
+    if (lent)
+        e->st.lent_bytes += s->wire;
+}
+
 /* Emits the pending set's records, in order. */
 static int emit_pending(vms_encoder *e)
 {
@@ -781,6 +801,7 @@ static int emit_pending(vms_encoder *e)
         e->seq++;
         e->raw_total += s->n;
         e->since_ckpt += s->n;
+        count_record(e, s, false);
     }
     return VMS_OK;
 }
@@ -804,6 +825,7 @@ static int commit_region(vms_encoder *e, batch_job *j)
         e->seq++;
         e->raw_total += s->n;
         e->since_ckpt += s->n;
+        count_record(e, s, true);
     }
     return VMS_OK;
 }
@@ -868,6 +890,9 @@ static int submit(vms_encoder *e, size_t count)
         return rc;
     j->base_seq = e->seq + e->pending_count;
     j->per = hash_group_size(e, j, count);
+    e->st.sets++;
+    e->st.hash_calls += (count + j->per - 1) / j->per;
+    e->st.spread_sets += j->per < VMS_LANES;
     vms_pool_start(e->pool, prepare_task, j, e->threads < count ? e->threads : count,
                    header_step, hash_task, (count + j->per - 1) / j->per);
     rc = e->pending_count ? emit_pending(e) : VMS_OK;
@@ -949,6 +974,7 @@ static int keep(vms_encoder *e, size_t count)
         uint8_t *g = e->gbuf + k * e->record_size;
         memcpy(g, set[k].src, set[k].n);
         set[k].src = g;
+        e->st.gathered_bytes += set[k].n;
     }
     e->held = count;
     return VMS_OK;
@@ -1037,6 +1063,12 @@ vms_status vms_encoder_write(vms_encoder *e, uint32_t section, uint64_t offset,
         return rc;
     e->held = 0;
     return e->pending_count ? emit_pending(e) : VMS_OK;
+}
+
+const vms_encoder_stats *vms_encoder_get_stats(const vms_encoder *e)
+{
+    static const vms_encoder_stats none;
+    return e ? &e->st : &none;
 }
 
 vms_status vms_encoder_flush(vms_encoder *e)

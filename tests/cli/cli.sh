@@ -140,6 +140,8 @@ ok "verify: 0 valid, 1 corrupt/truncated/not a stream, one-line message"
 
 expect_status 0 "verify --json valid" "$VMS" verify --json "$T/s.vms"
 json_check "$T/stdout" 'd["result"] == "ok" and d["error"] is None and d["end"]["records"] == 3'
+json_check "$T/stdout" \
+    '(w := d["work"])["bodies"] == 3 and 1 <= w["batches"] <= w["hash_calls"] <= 3 and w["bodies_in_place"] + (w["assembled_bytes"] > 0) + (w["parked_bytes"] > 0) >= 1 and w["held_bytes"] == 0'
 expect_status 1 "verify --json corrupt" "$VMS" verify --json "$T/bad.vms"
 json_check "$T/stdout" \
     'd["result"] == "rejected" and d["error"]["code"] == "VMS_E_RECORD_CHECKSUM" and d["end"] is None and d["error"]["category"] == "integrity"'
