@@ -1561,6 +1561,10 @@ static void run_paired(void)
         }
         w->med = median(g, rounds);
         w->util = median(u, rounds);
+        if (it[i].fn == dec_job) /* the last round's copies */
+            w->copied = (double)((const lib_job *)it[i].ctx)->st.copied / it[i].bytes;
+        else if (it[i].fn == enc_job)
+            w->copied = (double)((const lib_job *)it[i].ctx)->enc_copied / it[i].bytes;
         print_row(w);
     }
 

@@ -382,3 +382,54 @@ Test(decoder_stats, signed_state_is_held_once)
     vms_membuf_release(&mb);
     free(rnd);
 }
+
+/* Feeds of vms_decoder_feed_hint() bytes end where batches of full-size
+ * records do, whatever the header's length.  The first feed (1 MiB, asked
+ * before the header is known) splits one body and leaves the whole ones
+ * before it parked; after it, no body is split or parked: every one is
+ * hashed where it lies, in full batches. */
+Test(decoder_stats, feeds_of_the_hint_split_no_body_after_the_first)
+{
+    const size_t rec = 256 * 1024, nrec = 70;
+    uint8_t *in = tu_random(nrec * rec, 60);
+    tu_stream s = tu_encode_opts(in, nrec * rec, rec, VMS_CODEC_NONE, 0);
+    for (unsigned threads = 1; threads <= 3; threads++) {
+        tu_result r;
+        memset(&r, 0, sizeof r);
+        vms_decoder_callbacks cb = {.on_record = tu_on_record, .ctx = &r};
+        vms_decoder *d;
+        cr_assert_eq(vms_decoder_new(&d, NULL, &cb, NULL), VMS_OK);
+        cr_assert_eq(vms_decoder_set_threads(d, threads), VMS_OK);
+        int rc = VMS_OK;
+        size_t feeds = 0;
+        vms_decoder_stats first;
+        for (size_t pos = 0, n; pos < s.len && rc == VMS_OK; pos += n, feeds++) {
+            size_t hint = vms_decoder_feed_hint(d);
+            n = s.len - pos < hint ? s.len - pos : hint;
+            rc = vms_decoder_feed(d, s.data + pos, n, NULL);
+            if (feeds == 0)
+                first = *vms_decoder_get_stats(d);
+        }
+        cr_assert_eq(rc, VMS_END, "%u threads: %s", threads, vms_decoder_error(d)->message);
+        cr_assert_eq(vms_decoder_finish(d), VMS_END);
+        cr_assert_arr_eq(r.data, in, nrec * rec);
+        const vms_decoder_stats *st = vms_decoder_get_stats(d);
+        cr_assert_eq(st->bodies, nrec);
+        /* one body split, by the first feed (its two pieces put together) */
+        cr_assert_eq(st->assembled_bytes, rec, "%u threads: %llu bytes put together", threads,
+                     (unsigned long long)st->assembled_bytes);
+        cr_assert_gt(first.assembled_bytes, 0);
+        cr_assert_eq(st->parked_bytes, first.parked_bytes, "%u threads: parked after the first",
+                     threads);
+        cr_assert_eq(st->bodies_in_place, nrec - 1 - first.parked_bytes / rec);
+        /* full batches but the last: the first takes the rest of record 0 */
+        const size_t cap = 8 * threads;
+        cr_assert_eq(st->batches, (nrec + cap - 1) / cap, "%u threads: %llu batches", threads,
+                     (unsigned long long)st->batches);
+        cr_assert_geq(feeds, 2);
+        vms_decoder_free(d);
+        tu_result_free(&r);
+    }
+    tu_stream_free(&s);
+    free(in);
+}

@@ -1040,9 +1040,9 @@ void report_decoder_rejection(const vms_decoder *dec, const cli_decode_opts *opt
 int decoder_run(vms_decoder *dec, cli_input *in, cli_progress *prog, size_t piece,
                 cli_fed_fn before, cli_fed_fn after, void *ctx)
 {
-    /* Each read fills the buffer (a pipe gives 64 KiB at a time), and the
-     * buffer grows to the decoder's feed hint once the header is known, so
-     * that every feed holds whole SIMD batches of records. */
+    /* Each read fills the buffer up to the decoder's feed hint (a pipe
+     * gives 64 KiB at a time), and the buffer grows to the hint, so that
+     * every feed ends where a SIMD batch of whole records does. */
     size_t cap = CLI_READ_CHUNK;
     uint8_t *buf = malloc(cap);
     if (!buf) {
@@ -1060,9 +1060,7 @@ int decoder_run(vms_decoder *dec, cli_input *in, cli_progress *prog, size_t piec
                 cap = want;
             }
         }
-        /* Until the header is in, read only what the hint asks for, so the
-         * buffer can grow before the records start. */
-        size_t ask = total == 0 && want < cap ? want : cap;
+        size_t ask = want < cap ? want : cap;
         ssize_t n = read_full(in->fd, buf, ask);
         if (n < 0) {
             cli_error("cannot read '%s': %s", in->name, strerror(errno));

@@ -70,6 +70,7 @@ struct vdev_resumer {
     vms_decoder *dec;
     uint8_t *buf;      /* stream bytes read but not yet fed */
     size_t fill, cap;  /* cap grows to vms_decoder_feed_hint() */
+    size_t want;       /* bytes to gather before the next feed (<= cap) */
     /* The staging area: a shadow device filled by on_record. */
     uint8_t config[VDEV_CONFIG_SIZE], regs[VDEV_REGS_SIZE];
     uint8_t config_final[VDEV_CONFIG_SIZE], regs_final[VDEV_REGS_SIZE];
@@ -641,9 +642,10 @@ static void feed_input(vdev_resumer *r, bool *failed)
         r->rfd = -1;
         return;
     }
-    /* Once the header is in, the decoder says how much it wants per feed
-     * (its SIMD batch of whole records): a pipe gives 64 KiB per read, so
-     * bytes are gathered up to that before they are fed. */
+    /* Once the header is in, the decoder says how much it wants in the
+     * next feed (the rest of its SIMD batch of whole records): a pipe
+     * gives 64 KiB per read, so bytes are gathered up to that before they
+     * are fed, and the feed ends where the batch does. */
     size_t want = vms_decoder_feed_hint(r->dec);
     if (want > r->cap) {
         uint8_t *bigger = realloc(r->buf, want);
@@ -652,6 +654,7 @@ static void feed_input(vdev_resumer *r, bool *failed)
             r->cap = want;
         }
     }
+    r->want = want < r->cap ? want : r->cap;
 }
 
 /* Reads what the data fd holds into the input buffer, feeding the decoder
@@ -660,12 +663,12 @@ static void feed_input(vdev_resumer *r, bool *failed)
 static void pump(vdev_resumer *r, bool *eof, bool *failed)
 {
     for (;;) {
-        if (r->fill == r->cap) {
+        if (r->fill == r->want) {
             feed_input(r, failed);
             if (*failed)
                 return;
         }
-        ssize_t n = read(r->rfd, r->buf + r->fill, r->cap - r->fill);
+        ssize_t n = read(r->rfd, r->buf + r->fill, r->want - r->fill);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -764,7 +767,7 @@ static int resumer_start(vdev *dev, int *data_fd)
     r->dev = dev;
     r->rfd = r->evfd = -1;
     r->buf = malloc(IO_BUF_BYTES);
-    r->cap = IO_BUF_BYTES;
+    r->cap = r->want = IO_BUF_BYTES;
     r->covered = calloc(dev->dirty_words, sizeof *r->covered);
     r->mem = vdev_mem_alloc(dev->mem_size);
     if (!r->buf || !r->covered || !r->mem) {

@@ -486,12 +486,17 @@ VMS_API int vms_decoder_complete(const vms_decoder *dec);
 VMS_API const vms_error_info *vms_decoder_error(const vms_decoder *dec);
 /** Number of stream bytes consumed so far.  Cannot fail.  Read-only. */
 VMS_API uint64_t vms_decoder_offset(const vms_decoder *dec);
-/** How many bytes each vms_decoder_feed call should hold for full speed
- * (like zstd's ZSTD_DStreamInSize): once the header is known, enough for
- * every thread's SIMD batch of whole records, threads x 8 x (72 +
- * pad8(max_record)), at least 1 MiB, but never more than 256 MiB nor more
- * than the decoder's VMS_LIMIT_BUFFERED (max_record is the stream's word:
- * the caller's limit bounds the buffer it asks for); before it, 1 MiB.
+/** How many bytes the next vms_decoder_feed call should hold for full
+ * speed (like zstd's ZSTD_DStreamInSize and ZSTD_nextSrcSizeToDecompress):
+ * once the header is known, the rest of the record being read, then
+ * enough records to fill every thread's SIMD batch (threads x 8 records,
+ * less those already batched), each counted at its largest, 72 +
+ * pad8(max_record) bytes; at least 1 MiB, but never more than 256 MiB nor
+ * more than the decoder's VMS_LIMIT_BUFFERED (max_record is the stream's
+ * word: the caller's limit bounds the buffer it asks for); before it,
+ * 1 MiB.  Fed that many bytes each time, a stream of full-size records
+ * is hashed where it lies, in full batches, whatever its header's length
+ * (vms_decoder_get_stats() shows it); the hint changes after every feed.
  * Smaller feeds are always correct: a short batch of records left at the
  * end of a feed waits (copied, when the VMS_LIMIT_BUFFERED budget has room)
  * to be hashed with the next feed's records, and bodies that span feeds

@@ -433,8 +433,20 @@ size_t vms_decoder_feed_hint(const vms_decoder *d)
     /* max_record comes from the stream: the caller's buffer limit also caps
      * what the hint asks the caller to allocate. */
     const uint64_t cap = d->lim[VMS_LIMIT_BUFFERED] < hi ? d->lim[VMS_LIMIT_BUFFERED] : hi;
-    uint64_t want = (uint64_t)d->threads * VMS_LANES *
-                    (VMS_R_HDR + vms_pad8(d->h.max_record));
+    const uint64_t full = VMS_R_HDR + vms_pad8(d->h.max_record);
+    /* The rest of the record being read, then the records that fill the
+     * batch, so that a feed of the hint ends where a batch of full-size
+     * records does: their bodies are hashed in place, in full lanes, none
+     * put together from two feeds nor parked. */
+    uint64_t rest = 0;
+    if (d->state == DS_RECORD_BODY)
+        rest = d->cur.body_len - d->fill;
+    else if (d->state == DS_RECORD_HEAD && d->fill > 0)
+        rest = full - d->fill;
+    size_t more = d->batch_cap - d->nbatch - (rest > 0);
+    if (more == 0)
+        more = d->batch_cap;
+    uint64_t want = rest + (uint64_t)more * full;
     return (size_t)(want > cap ? cap : want < lo ? lo : want);
 }
 
