@@ -443,9 +443,8 @@ size_t vms_decoder_feed_hint(const vms_decoder *d)
         rest = d->cur.body_len - d->fill;
     else if (d->state == DS_RECORD_HEAD && d->fill > 0)
         rest = full - d->fill;
-    size_t more = d->batch_cap - d->nbatch - (rest > 0);
-    if (more == 0)
-        more = d->batch_cap;
+    const size_t used = d->nbatch + (rest > 0); /* at most batch_cap */
+    const size_t more = used < d->batch_cap ? d->batch_cap - used : d->batch_cap;
     uint64_t want = rest + (uint64_t)more * full;
     return (size_t)(want > cap ? cap : want < lo ? lo : want);
 }
