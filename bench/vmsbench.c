@@ -1400,6 +1400,13 @@ static void run_paired(void)
     lim_ctx k1 = {.src = g_rnd, .len = sub, .rec = MIB, .nt = 1, .path = g_best, .fn = lim_kernel};
     lim_ctx k2 = k1;
     k2.nt = 2;
+    /* Copies on 1 and 2 threads (to a buffer of their own): what the
+     * memory gives a copying sink, or the decoder's copies, with threads. */
+    uint8_t *r7 = xmalloc(sub);
+    memset(r7, 0, sub);
+    lim_ctx m1 = {.src = g_rnd, .len = sub, .rec = MIB, .nt = 1, .dst = r7, .fn = lim_memcpy};
+    lim_ctx m2 = m1;
+    m2.nt = 2;
     const lib_cfg base = {.src = g_rnd, .len = sub, .copies = 1, .mode = M_SUM, .threads = 1,
                           .record = MIB, .feed = FEED_PIECE, .elide = 1, .out = r1, .out_cap = R};
     lib_job e1 = {.cfg = base}, ed = {.cfg = base}, d1 = {.cfg = base}, e2 = {.cfg = base},
@@ -1460,6 +1467,8 @@ static void run_paired(void)
     const int I_LB2 = ITEM("libb2 (1/4 buffer)", lim_run, &lb2, qsub);
     const int I_K1 = ITEM("kernel 1T", lim_run, &k1, sub);
     const int I_K2 = ITEM("kernel 2T", lim_run, &k2, sub);
+    const int I_M1 = ITEM("memcpy 1T", lim_run, &m1, sub);
+    const int I_M2 = ITEM("memcpy 2T", lim_run, &m2, sub);
     const int I_E1 = ITEM("encode checksum rnd 1T", enc_job, &e1, sub);
     const int I_ED = ITEM("encode checksum rnd 1T discard-sink", enc_job, &ed, sub);
     const int I_EL1 = ITEM("encode checksum rnd 1T lent-buffer", enc_job, &el1, sub);
@@ -1588,6 +1597,7 @@ static void run_paired(void)
         {"threads: checksummed verify 2T / 1T (feeds of vms_decoder_feed_hint)", I_D2H, I_D1H, 1.8},
         {"threads: checksummed verify 2T / 1T (1 MiB feeds, as QEMU reads)", I_D2M, I_D1M, 1.8},
         {"threads: raw kernel 2T / 1T (what this host gives now)", I_K2, I_K1, 1.8},
+        {"threads: memcpy 2T / 1T (what this host gives now)", I_M2, I_M1, 1.8},
 #ifdef BENCH_HAVE_ZSTD
         {"zstd encode 1T >= 90% of raw zstd 1 compress", I_ZE1, I_ZC, 0.9},
         {"zstd encode 1T, output-buffer mode, >= 90% of raw zstd 1 compress", I_ZEL1, I_ZC, 0.9},
@@ -1629,6 +1639,7 @@ static void run_paired(void)
     free(r2);
     free(r3);
     free(r6);
+    free(r7);
     free(r4);
     free(r5);
 }
