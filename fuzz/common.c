@@ -638,6 +638,10 @@ void vf_decode(const uint8_t *data, size_t len, const vf_decode_cfg *cfg,
         VF_CHECK(used == n, "feed returned %d after consuming %zu of %zu", rc, used, n);
         VF_CHECK((rc == VMS_END) == (vms_decoder_complete(d) != 0), "complete vs %d", rc);
         VF_CHECK(s.commits == 0 && s.aborts == 0, "commit/abort during a good feed");
+        /* vmstream.h: the hint is within [1 MiB, 256 MiB], or the buffer
+         * limit when that is lower, whatever the stream says */
+        const size_t hint = vms_decoder_feed_hint(d);
+        VF_CHECK(hint >= 1 && hint <= ((size_t)256 << 20), "feed hint %zu", hint);
         pos += n;
         if (rc == VMS_END) {
             ended = true;
