@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # run-tests.sh - the whole test suite, from a fresh Debian 12 machine:
 # installs missing packages, builds, runs the test suite, then the same suite
-# again under AddressSanitizer + UndefinedBehaviorSanitizer, then a short
-# libFuzzer run of every fuzz harness.  Ends with one line
+# again under AddressSanitizer + UndefinedBehaviorSanitizer, then the
+# library through two static analysers (scripts/static-analysis.sh), then a
+# short libFuzzer run of every fuzz harness.  Ends with one line
 # "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -39,6 +40,18 @@ else
   echo "sanitizer build failed:"; tail -30 build-asan.log
   total_fail=$((total_fail + 1))
 fi
+
+# Static analysis of the library: clang's scan-build and gcc -fanalyzer,
+# each a fresh build that must report nothing (about a minute).
+scripts/static-analysis.sh >static-analysis.log 2>&1
+sa_rc=$?
+p=$(grep -c '^ok - static' static-analysis.log)
+f=$(grep -c '^not ok' static-analysis.log)
+if ((sa_rc != 0 && f == 0)); then f=1; fi
+echo "static analysis: $p passed, $f failed"
+if ((f > 0)); then cat static-analysis.log | head -60; fi
+total_pass=$((total_pass + p))
+total_fail=$((total_fail + f))
 
 # Short fuzz runs of every harness (clang + libFuzzer), about a minute each.
 if [[ -x scripts/fuzz-ci.sh ]]; then

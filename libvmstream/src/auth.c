@@ -172,10 +172,11 @@ static vms_status write_pem(const uint8_t key[32], bool priv, char *buf, size_t 
     if (k && b &&
         (priv ? PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL)
               : PEM_write_bio_PUBKEY(b, k)) == 1) {
-        char *p;
+        char *p = NULL;
         long n = BIO_get_mem_data(b, &p);
-        *needed = (size_t)n + 1;
-        if ((size_t)n + 1 > cap) {
+        if (n <= 0 || !p) {
+            /* OpenSSL wrote no PEM text: rc stays VMS_E_BAD_KEY */
+        } else if ((*needed = (size_t)n + 1) > cap) {
             rc = VMS_E_INVALID_ARG;
         } else {
             memcpy(buf, p, (size_t)n);

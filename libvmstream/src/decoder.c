@@ -1117,7 +1117,7 @@ static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8
                           uint8_t *rawbuf, vms_codec_ctx *codec, bool counted, vms_err *e)
 {
     const size_t raw = c->raw_len;
-    pagemap pm;
+    pagemap pm = {0};
     int rc = check_pagemap(c, body, &pm, e);
     if (rc)
         return rc;
@@ -1154,7 +1154,7 @@ static int expand_pagemap(const vms_decoder *d, const cur_record *c, const uint8
 static size_t pagemap_runs(const cur_record *c, const uint8_t *body, const uint8_t *lits,
                            vms_run *runs, vms_err *e)
 {
-    pagemap pm;
+    pagemap pm = {0};
     if (check_pagemap(c, body, &pm, e))
         return 0;
     const size_t raw = c->raw_len;

@@ -80,7 +80,7 @@ vms_status vms_descriptor_encode(const vms_descriptor *d, uint8_t *buf,
     size_t n = encoded_size(d);
     if (needed)
         *needed = n;
-    if (cap < n)
+    if (!buf || cap < n)
         return VMS_E_INVALID_ARG;
 
     uint8_t *p = buf;
@@ -126,10 +126,10 @@ typedef struct cursor {
     vms_descriptor_error *err;
 } cursor;
 
-static vms_status fail(cursor *c, size_t offset, const char *fmt, ...)
+static void fail_msg(cursor *c, size_t offset, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static vms_status fail(cursor *c, size_t offset, const char *fmt, ...)
+static void fail_msg(cursor *c, size_t offset, const char *fmt, ...)
 {
     if (c->err) {
         va_list ap;
@@ -140,8 +140,12 @@ static vms_status fail(cursor *c, size_t offset, const char *fmt, ...)
         vsnprintf(c->err->message, sizeof c->err->message, fmt, ap);
         va_end(ap);
     }
-    return VMS_E_BAD_DESCRIPTOR;
 }
+
+/* Records the error and yields its code.  A macro, so that the code is
+ * visible where the error is returned (a static analyser does not follow
+ * a variadic call to see that it never returns VMS_OK). */
+#define fail(...) (fail_msg(__VA_ARGS__), VMS_E_BAD_DESCRIPTOR)
 
 static vms_status need(cursor *c, size_t n, const char *what)
 {
@@ -199,8 +203,8 @@ static vms_status get_str(cursor *c, const char *what, size_t max,
 static vms_status decode_all(cursor *c, vms_descriptor *d)
 {
     char q[180];
-    const char *s, *why;
-    size_t n, bad, at;
+    const char *s = NULL, *why;
+    size_t n = 0, bad, at;
     uint8_t u8;
     vms_status st;
 

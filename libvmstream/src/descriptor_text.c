@@ -645,7 +645,7 @@ vms_status vms_descriptor_format_text(const vms_descriptor *d, char *buf,
     format_all(d, &e);
     if (needed)
         *needed = e.len + 1;
-    if (cap < e.len + 1)
+    if (!buf || cap < e.len + 1)
         return VMS_E_INVALID_ARG;
     e.buf = buf;
     e.len = 0;
