@@ -41,29 +41,29 @@ else
   total_fail=$((total_fail + 1))
 fi
 
+# Runs a script that prints "ok - PREFIX..." and "not ok - ..." lines into
+# LOG, and counts them (a non-zero exit with no "not ok" counts as one).
+run_tap() { # $1 = log, $2 = label, $3 = prefix, the rest = the command
+  local log=$1 label=$2 prefix=$3
+  shift 3
+  "$@" >"$log" 2>&1
+  local rc=$? p f
+  p=$(grep -c "^ok - $prefix" "$log")
+  f=$(grep -c '^not ok' "$log")
+  if ((rc != 0 && f == 0)); then f=1; fi
+  echo "$label: $p passed, $f failed"
+  if ((f > 0)); then tail -60 "$log"; fi
+  total_pass=$((total_pass + p))
+  total_fail=$((total_fail + f))
+}
+
 # Static analysis of the library: clang's scan-build and gcc -fanalyzer,
 # each a fresh build that must report nothing (about a minute).
-scripts/static-analysis.sh >static-analysis.log 2>&1
-sa_rc=$?
-p=$(grep -c '^ok - static' static-analysis.log)
-f=$(grep -c '^not ok' static-analysis.log)
-if ((sa_rc != 0 && f == 0)); then f=1; fi
-echo "static analysis: $p passed, $f failed"
-if ((f > 0)); then cat static-analysis.log | head -60; fi
-total_pass=$((total_pass + p))
-total_fail=$((total_fail + f))
+run_tap static-analysis.log "static analysis" static scripts/static-analysis.sh
 
 # Short fuzz runs of every harness (clang + libFuzzer), about a minute each.
 if [[ -x scripts/fuzz-ci.sh ]]; then
-  scripts/fuzz-ci.sh >fuzz-ci.log 2>&1
-  fuzz_rc=$?
-  p=$(grep -c '^ok - fuzz' fuzz-ci.log)
-  f=$(grep -c '^not ok' fuzz-ci.log)
-  if ((fuzz_rc != 0 && f == 0)); then f=1; fi
-  echo "fuzz: $p passed, $f failed"
-  if ((f > 0)); then tail -60 fuzz-ci.log; fi
-  total_pass=$((total_pass + p))
-  total_fail=$((total_fail + f))
+  run_tap fuzz-ci.log fuzz fuzz scripts/fuzz-ci.sh
 fi
 
 echo "${total_pass} passed, ${total_fail} failed"
