@@ -95,10 +95,20 @@ Test(ed25519, keys_and_pem)
     size_t need;
     cr_assert_eq(vms_ed25519_private_pem(priv_a, pem, sizeof pem, &need), VMS_OK);
     cr_assert(strstr(pem, "BEGIN PRIVATE KEY") != NULL);
+    cr_assert_eq(need, strlen(pem) + 1);
+    const size_t full = need;
     cr_assert_eq(vms_ed25519_parse_private_pem(pem, strlen(pem), back), VMS_OK);
     cr_assert(memcmp(back, priv_a, 32) == 0);
-    cr_assert_eq(vms_ed25519_private_pem(priv_a, pem, 10, &need), VMS_E_INVALID_ARG);
-    cr_assert_gt(need, 10);
+    /* Too small, and the size query (NULL, 0): the exact size, nothing written. */
+    memset(pem, 'x', sizeof pem);
+    cr_assert_eq(vms_ed25519_private_pem(priv_a, pem, full - 1, &need), VMS_E_INVALID_ARG);
+    cr_assert_eq(need, full);
+    cr_assert_eq(pem[0], 'x');
+    need = 7;
+    cr_assert_eq(vms_ed25519_private_pem(priv_a, NULL, 0, &need), VMS_E_INVALID_ARG);
+    cr_assert_eq(need, full);
+    cr_assert_eq(vms_ed25519_private_pem(priv_a, pem, full, &need), VMS_OK);
+    cr_assert_eq(strlen(pem) + 1, full);
     cr_assert_eq(vms_ed25519_public_pem(pub_a, pem, sizeof pem, &need), VMS_OK);
     cr_assert_eq(vms_ed25519_parse_public_pem(pem, strlen(pem), back), VMS_OK);
     cr_assert(memcmp(back, pub_a, 32) == 0);

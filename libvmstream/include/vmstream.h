@@ -263,7 +263,8 @@ VMS_API vms_status vms_ed25519_parse_private_pem(const char *pem, size_t len,
 VMS_API vms_status vms_ed25519_parse_public_pem(const char *pem, size_t len,
                                                 uint8_t pub[VMS_ED25519_KEY_BYTES]);
 /** Writes a key as NUL-terminated PEM into buf (cap bytes).  *needed gets the
- * size required including the NUL; VMS_E_INVALID_ARG if cap is too small.
+ * size required including the NUL (0 on other errors); VMS_E_INVALID_ARG if
+ * cap is too small (buf NULL with cap 0 asks for the size).
  * This one writes the private key as unencrypted PKCS#8: store it with
  * restrictive permissions.  Errors: VMS_E_INVALID_ARG, VMS_E_UNSUPPORTED,
  * VMS_E_BAD_KEY.  Thread-safe. */

@@ -165,6 +165,7 @@ static vms_status write_pem(const uint8_t key[32], bool priv, char *buf, size_t 
 {
     if (!key || !needed || (!buf && cap))
         return VMS_E_INVALID_ARG;
+    *needed = 0;
     EVP_PKEY *k = priv ? EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, key, 32)
                        : EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, key, 32);
     BIO *b = BIO_new(BIO_s_mem());
@@ -174,14 +175,14 @@ static vms_status write_pem(const uint8_t key[32], bool priv, char *buf, size_t 
               : PEM_write_bio_PUBKEY(b, k)) == 1) {
         char *p = NULL;
         long n = BIO_get_mem_data(b, &p);
-        if (n <= 0 || !p) {
-            /* OpenSSL wrote no PEM text: rc stays VMS_E_BAD_KEY */
-        } else if ((*needed = (size_t)n + 1) > cap) {
+        if (n > 0 && p) { /* else OpenSSL wrote no text: VMS_E_BAD_KEY */
+            *needed = (size_t)n + 1;
             rc = VMS_E_INVALID_ARG;
-        } else {
-            memcpy(buf, p, (size_t)n);
-            buf[n] = 0;
-            rc = VMS_OK;
+            if (*needed <= cap) {
+                memcpy(buf, p, (size_t)n);
+                buf[n] = 0;
+                rc = VMS_OK;
+            }
         }
     }
     BIO_free(b);

@@ -203,8 +203,8 @@ static vms_status get_str(cursor *c, const char *what, size_t max,
 static vms_status decode_all(cursor *c, vms_descriptor *d)
 {
     char q[180];
-    const char *s = NULL, *why;
-    size_t n = 0, bad, at;
+    const char *s, *why;
+    size_t n, bad, at;
     uint8_t u8;
     vms_status st;
 
