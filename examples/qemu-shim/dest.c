@@ -83,6 +83,10 @@ static int listen_accept(dst_ctx *c)
         snprintf(c->err, sizeof c->err, "accept: %s", strerror(errno));
         return -1;
     }
+    if (shim_set_nodelay(c->sock) != 0) {
+        snprintf(c->err, sizeof c->err, "setsockopt TCP_NODELAY: %s", strerror(errno));
+        return -1;
+    }
     inet_ntop(AF_INET, &sa.sin_addr, host, sizeof host);
     printf("dest: connection from %s:%u\n", host, ntohs(sa.sin_port));
     return 0;

@@ -7,10 +7,13 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +54,29 @@ int shim_write_all(int fd, const void *buf, size_t len)
         len -= (size_t)n;
     }
     return 0;
+}
+
+int shim_write2(int fd, const void *a, size_t alen, const void *b, size_t blen)
+{
+    struct iovec v[2] = {{(void *)(uintptr_t)a, alen}, {(void *)(uintptr_t)b, blen}};
+    ssize_t n;
+    do
+        n = writev(fd, v, blen ? 2 : 1);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        return -1;
+    size_t done = n < 0 ? 0 : (size_t)n; /* the rest, if any, as shim_write_all does */
+    if (done < alen)
+        return shim_write_all(fd, (const uint8_t *)a + done, alen - done) ||
+               (blen && shim_write_all(fd, b, blen)) ? -1 : 0;
+    done -= alen;
+    return done < blen ? shim_write_all(fd, (const uint8_t *)b + done, blen - done) : 0;
+}
+
+int shim_set_nodelay(int fd)
+{
+    int one = 1;
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
 int shim_read_full(int fd, void *buf, size_t len, int timeout_ms)
@@ -110,9 +136,7 @@ int shim_send_msg(int fd, uint64_t tag, const void *data, size_t len)
     uint8_t h[16];
     shim_put_be64(h, tag);
     shim_put_be64(h + 8, len);
-    if (shim_write_all(fd, h, sizeof h))
-        return -1;
-    return len ? shim_write_all(fd, data, len) : 0;
+    return shim_write2(fd, h, sizeof h, data, len);
 }
 
 int shim_recv_msg(int fd, uint64_t tag, char *buf, size_t cap, size_t *len,

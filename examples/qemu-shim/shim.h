@@ -77,6 +77,16 @@ double shim_now(void);
 void shim_sleep_ms(unsigned ms);
 /* Writes all of buf (EINTR, short writes).  0 or -1 (errno set). */
 int shim_write_all(int fd, const void *buf, size_t len);
+/* Writes a then b (blen may be 0) as shim_write_all does, in one writev
+ * when the socket takes it: a frame header and its data leave in one
+ * segment.  0 or -1 (errno set). */
+int shim_write2(int fd, const void *a, size_t alen, const void *b, size_t blen);
+/* Turns Nagle's algorithm off on a TCP socket.  The control messages of
+ * the switchover (the config section, END_OF_STATE, the result) are
+ * small writes answered by the peer: with Nagle on, each can wait for
+ * the peer's delayed ACK, about 40 ms on Linux, all of it downtime.
+ * 0 or -1 (errno set). */
+int shim_set_nodelay(int fd);
 /* Reads exactly len bytes within timeout_ms (each wait).  0; 1 at a clean
  * EOF before the first byte; -1 on error, timeout (errno ETIMEDOUT) or EOF
  * inside the data (errno EPIPE). */

@@ -42,6 +42,18 @@ static int net_send(src_ctx *c, const void *b, size_t n)
     return 0;
 }
 
+/* A frame header and its data in one write (shim_write2). */
+static int net_send2(src_ctx *c, const void *h, size_t hn, const void *b, size_t n)
+{
+    if (shim_write2(c->sock, h, hn, b, n)) {
+        snprintf(c->err, sizeof c->err, "connection to the destination lost: %s",
+                 strerror(errno));
+        return -1;
+    }
+    c->wire_bytes += hn + n;
+    return 0;
+}
+
 static int send_marker(src_ctx *c, uint64_t m)
 {
     uint8_t b[8];
@@ -76,7 +88,7 @@ static int send_chunk(src_ctx *c, size_t n)
     uint8_t h[16];
     shim_put_be64(h, VFIO_MIG_FLAG_DEV_DATA_STATE);
     shim_put_be64(h + 8, n);
-    if (net_send(c, h, sizeof h) || net_send(c, c->buf, n))
+    if (net_send2(c, h, sizeof h, c->buf, n))
         return -1;
     c->state_bytes += n;
     c->iter_open = true;
@@ -229,8 +241,13 @@ static int connect_to(const char *addr, int timeout_ms, char *err, size_t cap)
             close(fd);
         return -1;
     }
-    if (fd < 0)
+    if (fd < 0) {
         snprintf(err, cap, "socket: %s", strerror(errno));
+    } else if (shim_set_nodelay(fd) != 0) {
+        snprintf(err, cap, "setsockopt TCP_NODELAY: %s", strerror(errno));
+        close(fd);
+        fd = -1;
+    }
     return fd;
 }
 
@@ -378,7 +395,7 @@ int shim_run_source(shim_opts *o)
     uint8_t h[16];
     shim_put_be64(h, VFIO_MIG_FLAG_DEV_CONFIG_STATE);
     shim_put_be64(h + 8, (uint64_t)cl);
-    if (net_send(&c, h, sizeof h) || net_send(&c, cfg, (size_t)cl) ||
+    if (net_send2(&c, h, sizeof h, cfg, (size_t)cl) ||
         send_marker(&c, VFIO_MIG_FLAG_END_OF_STATE))
         goto fail;
 
