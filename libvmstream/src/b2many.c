@@ -526,7 +526,7 @@ static void b2_many_simd(const b2_simd *simd, const vms_b2_lane *lanes,
 /* ---- dispatch ---------------------------------------------------------------- */
 /* Build knob for measurement: -DVMS_B2_CAP_PATH=1 caps the path at AVX2
  * (0: portable), so that one host can time the narrower paths
- * (doc/PERFORMANCE.md).  Not a meson option: releases never set it. */
+ * (doc/PERFORMANCE-HISTORY.md).  Not a meson option: releases never set it. */
 #ifndef VMS_B2_CAP_PATH
 #define VMS_B2_CAP_PATH 2
 #endif
@@ -601,7 +601,7 @@ void vms_b2_many(const vms_b2_lane *lanes, size_t n, size_t outlen,
      * messages go faster in the 4 lanes of AVX2 than in the 8 of AVX-512
      * (1 MiB messages, GB/s: two 1.2 against 0.86 in AVX-512 lanes and 0.87
      * portable; three 1.85 against 1.35; four 2.7 against 1.76;
-     * doc/PERFORMANCE.md, "Narrow batches"). */
+     * doc/PERFORMANCE-HISTORY.md, "Narrow batches"). */
     if (n == 1)
         path = VMS_B2_PATH_PORTABLE;
     else if (n <= 4 && path == VMS_B2_PATH_AVX512)

@@ -1529,7 +1529,7 @@ static int record_body_done(vms_decoder *d, const uint8_t *body, bool inplace)
 
 /* ---- feeding ------------------------------------------------------------------ */
 
-/* Build knob for measurement (doc/PERFORMANCE.md, "Decoding whole
+/* Build knob for measurement (doc/PERFORMANCE-HISTORY.md, "Decoding whole
  * batches"): a batch left at the end of a feed is parked when copying its
  * in-place bodies costs less than its idle lanes.  Hashing a batch takes
  * about as long with any number of busy lanes, so hashing n of the

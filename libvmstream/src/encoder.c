@@ -393,8 +393,9 @@ static int emit(vms_encoder *e, const void *buf, size_t len)
  * (pipelined) only with workers and no codec.  With a codec the
  * emit of compressed bytes is short next to compression, and a second set
  * doubles the compression buffers: in paired runs one set gave zstd encode
- * on 2 threads 1-12% more in each of 5 alternations (doc/PERFORMANCE.md,
- * "Output-buffer mode on an AVX-512 host"), with half the memory. */
+ * on 2 threads 1-12% more in each of 5 alternations
+ * (doc/PERFORMANCE-HISTORY.md, "Output-buffer mode on an AVX-512 host"),
+ * with half the memory. */
 static size_t set_count(const vms_encoder *e)
 {
     return e->threads > 1 && e->codec == VMS_CODEC_NONE ? 2 : 1;
