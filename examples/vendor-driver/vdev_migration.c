@@ -262,7 +262,9 @@ static int send_memory(vdev_saver *s, uint32_t phase, size_t all_from, bool init
             dev->stats.save_precopy_raw += (uint64_t)n * VDEV_PAGE_SIZE;
         pthread_mutex_unlock(&dev->lock);
     }
-    return VMS_OK;
+    /* The whole pass on the data fd before the next one may start
+     * (wait_next_pass); stop-copy ends with vms_encoder_finish(). */
+    return phase == VMS_PHASE_STOP_COPY ? VMS_OK : vms_encoder_flush(s->enc);
 }
 
 /* Waits (lock held) until the next pass may start: the previous one was
@@ -401,6 +403,11 @@ static int saver_configure(vdev *dev, vms_encoder *enc, char *note, size_t cap)
     int rc = vms_encoder_set_descriptor(enc, dev->desc);
     if (!rc)
         rc = vms_encoder_set_record_size(enc, VDEV_RECORD_BYTES);
+    /* Dirty pages come in short runs, each a write of its own: gathered,
+     * they are hashed 8 at a time instead of one by one.  A pass ends
+     * with vms_encoder_flush(). */
+    if (!rc)
+        rc = vms_encoder_set_gather(enc, 1);
     if (!rc && dev->compress) {
         rc = vms_encoder_set_compression(enc, VMS_CODEC_ZSTD, 0);
         if (rc == VMS_E_UNSUPPORTED) {
