@@ -38,6 +38,15 @@
 #define BATCH_PAGES_INITIAL (8 * VDEV_RECORD_BYTES / VDEV_PAGE_SIZE)
 #define BATCH_PAGES (VDEV_RECORD_BYTES / VDEV_PAGE_SIZE)
 #define IO_BUF_BYTES (1u << 20)
+/* When the data fd runs dry, the resumer feeds what it holds if that is at
+ * least this much, instead of waiting for the rest of the decoder's feed
+ * hint.  Bytes arrive at the pace of the network: waiting for a whole
+ * hint (8 MiB) left up to 8 MiB to decode inside RESUMING -> STOP, about
+ * 10 ms of downtime in the demo; fed as they come, the stream's tail is
+ * small.  In the demo, feeding at a dry pipe from one record's worth
+ * took the median commit from 10.3 to 2.5 ms; 256 KiB, or any amount, gave
+ * the same downtime and a pre-copy about 7% slower (shorter batches). */
+#define IDLE_FEED_MIN ((size_t)VDEV_RECORD_BYTES)
 #define PIPE_BYTES (1 << 20)
 /* Saver status when cancelled (not a vms_status). */
 #define SAVE_CANCELLED (-1000)
@@ -652,7 +661,8 @@ static void feed_input(vdev_resumer *r, bool *failed)
     /* Once the header is in, the decoder says how much it wants in the
      * next feed (the rest of its SIMD batch of whole records): a pipe
      * gives 64 KiB per read, so bytes are gathered up to that before they
-     * are fed, and the feed ends where the batch does. */
+     * are fed, and the feed ends where the batch does; unless the pipe
+     * runs dry first (IDLE_FEED_MIN). */
     size_t want = vms_decoder_feed_hint(r->dec);
     if (want > r->cap) {
         uint8_t *bigger = realloc(r->buf, want);
@@ -678,8 +688,11 @@ static void pump(vdev_resumer *r, bool *eof, bool *failed)
         ssize_t n = read(r->rfd, r->buf + r->fill, r->want - r->fill);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (r->fill >= IDLE_FEED_MIN)
+                feed_input(r, failed); /* dry: feed now (IDLE_FEED_MIN) */
             return; /* the rest waits in the buffer for more bytes */
+        }
         if (n <= 0) {
             *eof = true;
             feed_input(r, failed);
