@@ -507,22 +507,30 @@ static void lim_openssl(void *vc, int tid, int nt)
 }
 #endif
 
-/* The library's raw multi-record kernel: LANES messages of c->rec bytes per
- * vms_b2_many call, 32-byte digests, no prefix, no key. */
+/* Group g of the raw kernel: records g * LANES .. (at most LANES, below
+ * nrec) of c->src in one vms_b2_many call, 32-byte digests, no prefix, no
+ * key.  Returns how many. */
+static size_t kernel_group(const lim_ctx *c, size_t g, size_t nrec)
+{
+    uint8_t out[LANES][32];
+    vms_b2_lane ln[LANES];
+    size_t k = 0;
+    for (size_t i = g * LANES; i < nrec && k < LANES; i++, k++)
+        ln[k] = (vms_b2_lane){NULL, 0, c->src + i * c->rec, c->rec, out[k], NULL, NULL, 0};
+    vms_b2_many(ln, k, 32, NULL, 0, c->path);
+    g_sink += out[0][0];
+    return k;
+}
+
+/* The library's raw multi-record kernel, LANES messages of c->rec bytes
+ * per call. */
 static void lim_kernel(void *vc, int tid, int nt)
 {
     lim_ctx *c = vc;
     size_t nrec = c->len / c->rec, a, b;
     chunk_range((nrec + LANES - 1) / LANES, tid, nt, &a, &b);
-    uint8_t out[LANES][32];
-    vms_b2_lane ln[LANES];
-    for (size_t g = a; g < b; g++) {
-        size_t k = 0;
-        for (size_t i = g * LANES; i < nrec && k < LANES; i++, k++)
-            ln[k] = (vms_b2_lane){NULL, 0, c->src + i * c->rec, c->rec, out[k], NULL, NULL, 0};
-        vms_b2_many(ln, k, 32, NULL, 0, c->path);
-        g_sink += out[0][0];
-    }
+    for (size_t g = a; g < b; g++)
+        kernel_group(c, g, nrec);
 }
 
 /* The limit of a checksummed stream kept by a sink that copies it: the
@@ -533,16 +541,10 @@ static void lim_kernel_copy(void *vc, int tid, int nt)
     lim_ctx *c = vc;
     size_t nrec = c->len / c->rec, a, b;
     chunk_range((nrec + LANES - 1) / LANES, tid, nt, &a, &b);
-    uint8_t out[LANES][32];
-    vms_b2_lane ln[LANES];
     for (size_t g = a; g < b; g++) {
-        size_t k = 0, first = g * LANES;
-        for (size_t i = first; i < nrec && k < LANES; i++, k++)
-            ln[k] = (vms_b2_lane){NULL, 0, c->src + i * c->rec, c->rec, out[k], NULL, NULL, 0};
-        vms_b2_many(ln, k, 32, NULL, 0, c->path);
-        for (size_t i = first; i < first + k; i++)
+        const size_t k = kernel_group(c, g, nrec);
+        for (size_t i = g * LANES; i < g * LANES + k; i++)
             memcpy(DST(c) + i * c->rec, c->src + i * c->rec, c->rec);
-        g_sink += out[0][0];
     }
 }
 
