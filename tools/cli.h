@@ -70,6 +70,10 @@ int cli_bad_option(int c, int argc, char **argv, const struct option *opts);
 void cli_getopt_reset(void);
 /* Prints text to stdout and returns EXIT_OK (for --help). */
 int cli_print_help(const char *text);
+/* The one operand left after the options (argv[optind]): EXIT_OK with
+ * *arg set, or a usage error (EXIT_USAGE) when it is missing ("missing
+ * WHAT (use '-' for stdin)") or followed by another. */
+int cli_one_operand(int argc, char **argv, const char *what, const char **arg);
 
 /* ---- argument parsing (common.c) ---------------------------------------- */
 

@@ -56,6 +56,16 @@ int cli_usage_error(const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+int cli_one_operand(int argc, char **argv, const char *what, const char **arg)
+{
+    if (optind >= argc)
+        return cli_usage_error("missing %s (use '-' for stdin)", what);
+    if (argc - optind > 1)
+        return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    *arg = argv[optind];
+    return EXIT_OK;
+}
+
 void cli_getopt_reset(void)
 {
     optind = 0; /* glibc: full re-initialisation */

@@ -309,15 +309,14 @@ int cmd_descriptor(int argc, char **argv)
             return cli_bad_option(c, argc, argv, descriptor_options);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error("missing descriptor file FILE (use '-' for stdin)");
-    if (argc - optind > 1)
-        return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
+    const char *path;
+    int r = cli_one_operand(argc, argv, "descriptor file FILE", &path);
+    if (r != EXIT_OK)
+        return r;
     if (mode == OPT_BINARY && json)
         return cli_usage_error("--json does not go with --binary");
     if (mode == OPT_BINARY && !out)
         return cli_usage_error("--binary needs -o OUT");
-    const char *path = argv[optind];
 
     vms_descriptor *d = NULL;
     int st;

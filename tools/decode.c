@@ -248,11 +248,10 @@ int cmd_decode(int argc, char **argv)
     }
     if (!ctx.out)
         return cli_usage_error("missing -o OUT");
-    if (optind >= argc)
-        return cli_usage_error("missing input stream IN (use '-' for stdin)");
-    if (argc - optind > 1)
-        return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
-    if (decode_opts_check_stdin(&opts, argv[optind]) != 0)
+    const char *in_path;
+    if ((r = cli_one_operand(argc, argv, "input stream IN", &in_path)) != EXIT_OK)
+        return r;
+    if (decode_opts_check_stdin(&opts, in_path) != 0)
         return EXIT_USAGE;
     ctx.to_stdout = strcmp(ctx.out, "-") == 0;
     if (ctx.to_stdout && isatty(STDOUT_FILENO) == 1) {
@@ -262,7 +261,7 @@ int cmd_decode(int argc, char **argv)
     }
 
     cli_input in;
-    if (input_open(&in, argv[optind]) != EXIT_OK)
+    if (input_open(&in, in_path) != EXIT_OK)
         return EXIT_USAGE;
     vms_decoder_callbacks cb = {NULL, on_record, on_commit, on_abort, &ctx};
     vms_decoder *dec = NULL;
@@ -315,15 +314,14 @@ int cmd_verify(int argc, char **argv)
             return cli_bad_option(c, argc, argv, verify_options);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error("missing input stream IN (use '-' for stdin)");
-    if (argc - optind > 1)
-        return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
-    if (decode_opts_check_stdin(&opts, argv[optind]) != 0)
+    const char *in_path;
+    if ((r = cli_one_operand(argc, argv, "input stream IN", &in_path)) != EXIT_OK)
+        return r;
+    if (decode_opts_check_stdin(&opts, in_path) != 0)
         return EXIT_USAGE;
 
     cli_input in;
-    if (input_open(&in, argv[optind]) != EXIT_OK)
+    if (input_open(&in, in_path) != EXIT_OK)
         return EXIT_USAGE;
     vms_decoder *dec = NULL;
     int status = decoder_setup(&dec, NULL, &opts);

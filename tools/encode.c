@@ -304,11 +304,9 @@ static int parse_encode_args(int argc, char **argv, encode_opts *o)
         return cli_usage_error("--level needs --compress");
     if (!o->out)
         return cli_usage_error("missing -o OUT");
-    if (optind >= argc)
-        return cli_usage_error("missing input file IN (use '-' for stdin)");
-    if (argc - optind > 1)
-        return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
-    o->in = argv[optind];
+    int r = cli_one_operand(argc, argv, "input file IN", &o->in);
+    if (r != EXIT_OK)
+        return r;
     const char *const names[] = {"IN", "--descriptor", "--version-blob", "--mac-key",
                                  "--sign"};
     const char *const paths[] = {o->in, o->descriptor_path, o->blob_path, o->mac_key_path,

@@ -507,15 +507,14 @@ int cmd_inspect(int argc, char **argv)
             return cli_bad_option(opt, argc, argv, inspect_options);
         }
     }
-    if (optind >= argc)
-        return cli_usage_error("missing input stream IN (use '-' for stdin)");
-    if (argc - optind > 1)
-        return cli_usage_error("unexpected argument '%s'", argv[optind + 1]);
-    if (decode_opts_check_stdin(&opts, argv[optind]) != 0)
+    const char *in_path;
+    if ((r = cli_one_operand(argc, argv, "input stream IN", &in_path)) != EXIT_OK)
+        return r;
+    if (decode_opts_check_stdin(&opts, in_path) != 0)
         return EXIT_USAGE;
 
     cli_input in;
-    if (input_open(&in, argv[optind]) != EXIT_OK)
+    if (input_open(&in, in_path) != EXIT_OK)
         return EXIT_USAGE;
     inspect_ctx *c = calloc(1, sizeof *c);
     if (!c) {
