@@ -65,10 +65,13 @@ int shim_write2(int fd, const void *a, size_t alen, const void *b, size_t blen)
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
         return -1;
-    size_t done = n < 0 ? 0 : (size_t)n; /* the rest, if any, as shim_write_all does */
-    if (done < alen)
-        return shim_write_all(fd, (const uint8_t *)a + done, alen - done) ||
-               (blen && shim_write_all(fd, b, blen)) ? -1 : 0;
+    /* The rest, if any, as shim_write_all does. */
+    size_t done = n < 0 ? 0 : (size_t)n;
+    if (done < alen) {
+        if (shim_write_all(fd, (const uint8_t *)a + done, alen - done))
+            return -1;
+        done = alen;
+    }
     done -= alen;
     return done < blen ? shim_write_all(fd, (const uint8_t *)b + done, blen - done) : 0;
 }

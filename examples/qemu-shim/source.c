@@ -31,18 +31,7 @@ typedef struct src_ctx {
     char err[1024];
 } src_ctx;
 
-static int net_send(src_ctx *c, const void *b, size_t n)
-{
-    if (shim_write_all(c->sock, b, n)) {
-        snprintf(c->err, sizeof c->err, "connection to the destination lost: %s",
-                 strerror(errno));
-        return -1;
-    }
-    c->wire_bytes += n;
-    return 0;
-}
-
-/* A frame header and its data in one write (shim_write2). */
+/* A frame header and its data (n may be 0) in one write (shim_write2). */
 static int net_send2(src_ctx *c, const void *h, size_t hn, const void *b, size_t n)
 {
     if (shim_write2(c->sock, h, hn, b, n)) {
@@ -52,6 +41,11 @@ static int net_send2(src_ctx *c, const void *h, size_t hn, const void *b, size_t
     }
     c->wire_bytes += hn + n;
     return 0;
+}
+
+static int net_send(src_ctx *c, const void *b, size_t n)
+{
+    return net_send2(c, b, n, NULL, 0);
 }
 
 static int send_marker(src_ctx *c, uint64_t m)
